@@ -110,18 +110,9 @@ def test_concurrent_materialize_is_atomic(tmp_path):
     assert marker.stat().st_mtime_ns == before
 
 
-def test_hub_style_local_directory(tmp_path):
-    """Any transformers encoder directory loads through the same registry (a tiny XLM-R built here)."""
-    from transformers import XLMRobertaConfig, XLMRobertaModel
-
-    tok_src = offline.build_tokenizer(offline.source_files()[1])
-    config = XLMRobertaConfig(vocab_size=tok_src.vocab_size + 10, hidden_size=32, num_hidden_layers=2,
-                              num_attention_heads=2, intermediate_size=64, max_position_embeddings=130,
-                              pad_token_id=1)
-    XLMRobertaModel(config).save_pretrained(tmp_path)
-    tok_src.model_max_length = 128
-    tok_src.save_pretrained(tmp_path)
-    bb = load_backbone(str(tmp_path))
+def test_hub_style_local_directory(tiny_xlmr_dir):
+    """Any transformers encoder directory loads through the same registry (a tiny XLM-R built by the fixture)."""
+    bb = load_backbone(str(tiny_xlmr_dir))
     assert bb.info.kind == "local" and bb.info.hidden_size == 32 and bb.info.max_length == 128
     emb = bb.encode(["hello world", "hallo Welt, wie geht's?"])
     assert emb.shape == (2, 32)
