@@ -1,0 +1,59 @@
+"""What the guard answers: one :class:`Verdict` per text. Shared by the API, CLI, server and evaluation harness."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Window:
+    """One scored span of the (normalized) text, in token and character coordinates."""
+
+    index: int
+    start_char: int
+    end_char: int
+    tokens: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The guard's judgement of one text.
+
+    Attributes:
+        unsafe: ``score >= threshold``.
+        score: calibrated probability that the text is unsafe (the riskiest window's).
+        threshold: the threshold applied (global, or the language/cluster override).
+        language: detected language, canonical code of :mod:`crestguard.languages` (``None`` if undetermined).
+        language_confidence: confidence of the language detector.
+        cluster: the language's CREST cluster (``None`` if the language has none).
+        code_mixed: more than one language detected with substantial weight.
+        windows: every window scored (one for texts that fit the model).
+        decisive_window: index into ``windows`` of the window that decided the verdict.
+        normalized: what normalization changed (e.g. ``{"zero_width_removed": 3, "confusables_folded": 2}``).
+        text: the caller's original text, unchanged.
+    """
+
+    unsafe: bool
+    score: float
+    threshold: float
+    language: str | None = None
+    language_confidence: float | None = None
+    cluster: int | None = None
+    code_mixed: bool = False
+    windows: tuple[Window, ...] = ()
+    decisive_window: int = 0
+    normalized: dict[str, int] = field(default_factory=dict)
+    text: str = ""
+
+    @property
+    def label(self) -> str:
+        return "unsafe" if self.unsafe else "safe"
+
+    def to_dict(self, include_text: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        d["label"] = self.label
+        if not include_text:
+            d.pop("text")
+        return d
