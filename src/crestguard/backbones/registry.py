@@ -81,6 +81,8 @@ class Backbone:
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Number of tokens of each text with special tokens, without truncation."""
+        if not texts:
+            return []
         enc = self.tokenizer([self.normalize_text(t) for t in texts], add_special_tokens=True, truncation=False)
         return [len(ids) for ids in enc["input_ids"]]
 
