@@ -1,0 +1,89 @@
+"""The two engines behind the guard: both take padded token ids and return logits ``(batch, 2)`` as numpy.
+
+- :class:`TorchBackend`: the transformers model from :func:`crestguard.modeling.load_classifier`, in ``fp32``,
+  ``bf16`` (autocast; about twice as fast on CPUs with AVX512-BF16/AMX) or ``int8`` (``torch.ao`` dynamic
+  quantization of the Linear layers).
+- :class:`OnnxBackend`: an ``onnxruntime`` session on the exported model (``int8`` or ``fp32``); imports no torch.
+
+Tokenization, windows and scoring are the guard's, identical for both (:mod:`crestguard.guard.guard`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from crestguard.errors import CrestGuardError, require
+
+PRECISIONS = {"torch": ("fp32", "bf16", "int8"), "onnx": ("int8", "fp32")}
+
+
+def check_precision(backend: str, precision: str | None) -> str:
+    """The precision to use (the backend's default when ``None``).
+
+    Raises:
+        CrestGuardError: unknown backend or a precision the backend does not offer.
+    """
+    if backend not in PRECISIONS:
+        raise CrestGuardError(f"Unknown backend {backend!r}: choose one of {', '.join(PRECISIONS)}")
+    precision = precision or PRECISIONS[backend][0]
+    if precision not in PRECISIONS[backend]:
+        raise CrestGuardError(f"Backend {backend!r} offers precision {', '.join(PRECISIONS[backend])}, "
+                              f"not {precision!r}")
+    return precision
+
+
+class TorchBackend:
+    """A transformers sequence classifier run with torch on the CPU."""
+
+    name = "torch"
+
+    def __init__(self, model, precision: str = "fp32", threads: int | None = None):
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.precision = check_precision("torch", precision)
+        model = model.eval()
+        if self.precision == "int8":
+            import warnings
+
+            with warnings.catch_warnings():  # torch.ao's eager quantization is deprecated in favour of torchao
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model = model
+        self._torch = torch
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            out = self.model(input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(attention_mask))
+        return out.logits.float().numpy()
+
+
+class OnnxBackend:
+    """An onnxruntime CPU session on an exported classifier (see :mod:`crestguard.guard.onnx_export`)."""
+
+    name = "onnx"
+
+    def __init__(self, path: str | Path, precision: str = "int8", threads: int | None = None):
+        ort = require("onnxruntime", "onnx", "the ONNX backend")
+        self.precision = check_precision("onnx", precision)
+        path = Path(path)
+        if not path.is_file():
+            raise CrestGuardError(f"ONNX model not found: {path} (run: crestguard export onnx)")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: on a shared CPU spinning doubled single-request latency here.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path = path
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids.astype(np.int64, copy=False),
+                "attention_mask": attention_mask.astype(np.int64, copy=False)}
+        return self.session.run(["logits"], feed)[0]

@@ -1,0 +1,84 @@
+"""Decision-threshold calibration on sources the model did not train on.
+
+The first measurement (issue 7) found that a threshold tuned on a validation split of the training mix does not
+transfer to the evaluation sets. The mix file therefore names separate calibration sources, and the threshold is
+chosen on them by one of:
+
+- ``max_f1``: the threshold that maximizes unsafe-class F1 on the calibration records (needs both labels);
+- ``target_fpr`` (with ``target_fpr: 0.03``): the lowest threshold whose false-positive rate on the calibration
+  benign records is at most the target (ties broken towards recall);
+- ``none``: 0.5.
+
+The chosen threshold is written into the model's ``crest_config.json`` as ``"threshold"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from crestguard.data.records import Record
+from crestguard.errors import CrestGuardError
+
+
+class CalibrationError(CrestGuardError):
+    """The calibration set cannot support the requested method (no benign items, a single class, ...)."""
+
+
+def choose_threshold(labels: np.ndarray, scores: np.ndarray, method: dict[str, Any]) -> dict[str, Any]:
+    """Pick a threshold on (labels, scores) per ``method`` (see the module docstring); return it with its metrics.
+
+    Raises:
+        CalibrationError: unknown method, or labels that the method cannot use.
+    """
+    kind = method.get("method", "none")
+    if kind == "none":
+        return {"threshold": 0.5, "method": "none"}
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=float)
+    neg, pos = scores[labels == 0], scores[labels == 1]
+    candidates = np.unique(np.concatenate([scores, [0.5]]))
+    if kind == "max_f1":
+        if not len(neg) or not len(pos):
+            raise CalibrationError("max_f1 calibration needs both safe and unsafe calibration items")
+        tp = np.array([(pos >= t).sum() for t in candidates], float)
+        fp = np.array([(neg >= t).sum() for t in candidates], float)
+        f1 = 2 * tp / np.maximum(1, 2 * tp + fp + (len(pos) - tp))
+        best = int(np.argmax(f1))
+        thr = float(candidates[best])
+    elif kind == "target_fpr":
+        target = float(method.get("target_fpr", 0.05))
+        if not len(neg):
+            raise CalibrationError("target_fpr calibration needs safe calibration items")
+        fpr = np.array([(neg >= t).mean() for t in candidates])
+        ok = np.flatnonzero(fpr <= target)
+        thr = float(candidates[ok[0]]) if len(ok) else float(np.nextafter(neg.max(), 2))
+    else:
+        raise CalibrationError(f"unknown calibration method {kind!r}: use max_f1, target_fpr or none")
+    lo, hi = method.get("clip", [0.0, 1.0])
+    thr = float(min(max(thr, lo), hi))
+    res = {"threshold": thr, "method": kind, "n_safe": int(len(neg)), "n_unsafe": int(len(pos)),
+           "fpr": round(float((neg >= thr).mean()) * 100, 3) if len(neg) else None,
+           "recall": round(float((pos >= thr).mean()) * 100, 3) if len(pos) else None,
+           "fpr_at_0.5": round(float((neg >= 0.5).mean()) * 100, 3) if len(neg) else None,
+           "recall_at_0.5": round(float((pos >= 0.5).mean()) * 100, 3) if len(pos) else None}
+    if kind == "target_fpr":
+        res["target_fpr"] = target
+    return res
+
+
+def calibrate(model, tokenizer, records: Sequence[Record], method: dict[str, Any], device, bf16: bool,
+              length_filter: int = 512, max_length: int = 512) -> dict[str, Any]:
+    """Score the calibration records with ``model`` and choose the threshold (0.5 when there are none)."""
+    from crestguard.training.data import encode
+    from crestguard.training.trainer import predict_scores
+
+    if not records or method.get("method", "none") == "none":
+        return {"threshold": 0.5, "method": "none"}
+    enc, report = encode(tokenizer, records, [1.0] * len(records), max_length, length_filter)
+    scores = predict_scores(model, enc.ids, tokenizer.pad_token_id, device, bf16)
+    res = choose_threshold(enc.labels, scores, method)
+    res["sources"] = sorted({r.source for r in records})
+    res["length_filter_dropped"] = report.dropped_over_filter
+    return res

