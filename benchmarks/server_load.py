@@ -320,6 +320,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= args.requests:
         parser.error("--rounds must be between 1 and --requests")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the server subprocess is stopped too
 
     from crestguard import load_guard
 
