@@ -37,11 +37,17 @@ def iter_items(path: Path, text_field: str = "text", id_field: str = "id",
     """Yield ``(id, row)`` for every item of ``path``; ``row[text_field]`` is the text (a string).
 
     Raises:
-        DataError: unreadable JSON, a missing text field, a non-string text, a duplicate id (naming the line).
+        DataError: not UTF-8, unreadable JSON, a missing text field, a non-string text, a duplicate id (naming the
+            line).
     """
-    kind = _suffix(path)
+    try:
+        yield from _items(path, _suffix(path), text_field, id_field, skipped if skipped is not None else Counter())
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _items(path: Path, kind: str, text_field: str, id_field: str, skipped: Counter) -> Iterator[tuple[str, dict]]:
     seen: set[str] = set()
-    skipped = skipped if skipped is not None else Counter()
     with open(path, encoding="utf-8", newline="" if kind == ".csv" else None) as fh:
         if kind == ".csv":
             reader = csv.DictReader(fh)

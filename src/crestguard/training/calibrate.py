@@ -68,17 +68,14 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray, method: dict[str, A
     return res
 
 
-def calibrate(model, tokenizer, records: Sequence[Record], method: dict[str, Any], device, bf16: bool,
-              length_filter: int = 512, max_length: int = 512) -> dict[str, Any]:
-    """Score the calibration records with ``model`` and choose the threshold (0.5 when there are none)."""
-    from crestguard.training.data import encode
-    from crestguard.training.trainer import predict_scores
-
+def calibrate(scorer, records: Sequence[Record], method: dict[str, Any]) -> dict[str, Any]:
+    """Score the calibration records with ``scorer`` (a :class:`~crestguard.training.evaluate.Scorer`: the same path
+    as evaluation, texts over 512 tokens scored on their first 512) and choose the threshold (0.5 if none)."""
     if not records or method.get("method", "none") == "none":
         return {"threshold": 0.5, "method": "none"}
-    enc, report = encode(tokenizer, records, [1.0] * len(records), max_length, length_filter)
-    scores = predict_scores(model, enc.ids, tokenizer.pad_token_id, device, bf16)
-    res = choose_threshold(enc.labels, scores, method)
+    truncated = scorer.truncated
+    scores = scorer.predict_scores([r.text for r in records])
+    res = choose_threshold(np.array([r.label for r in records]), scores, method)
     res["sources"] = sorted({r.source for r in records})
-    res["length_filter_dropped"] = report.dropped_over_filter
+    res["truncated_to_512"] = scorer.truncated - truncated
     return res

@@ -28,6 +28,7 @@ from crestguard.errors import CrestGuardError
 
 TRAIN_MODES = ("full", "freeze_embeddings", "top_layers", "lora")
 BALANCE = ("none", "class_weights", "sampler")
+SELECT_ON = ("val", "calibration")
 
 
 class ConfigError(CrestGuardError):
@@ -65,7 +66,11 @@ class TrainConfig:
         balance: ``class_weights`` (inverse-frequency loss weights), ``sampler`` (balanced sampling) or ``none``.
         val_fraction: share of the mix's groups held out for validation (early stopping).
         eval_every: optimizer steps between validations (``None``: once per epoch).
-        patience: validations without a better unsafe-F1 before stopping early (paper: 4).
+        patience: validations without a better selection score before stopping early (paper: 4).
+        select_on: what early stopping and the kept weights follow: ``val`` (unsafe-F1 on the held-out split of the
+            mix, the paper's rule) or ``calibration`` (AUROC on the mix's calibration records: sources, and for
+            unsafe items languages, the model never trains on; a split of the mix rewards in-distribution fit, this
+            rewards what transfers).
         save_every: optimizer steps between resumable checkpoints (``None``: at every validation).
         num_threads: CPU threads for torch (``None``: torch's default).
         delta_dtype: dtype of the saved delta for offline-backbone models.
@@ -99,6 +104,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     eval_every: int | None = None
     patience: int = 4
+    select_on: str = "val"
     save_every: int | None = None
     num_threads: int | None = None
     delta_dtype: str = "float16"
@@ -117,6 +123,8 @@ class TrainConfig:
         where = f"recipe {self.recipe}" if self.recipe else "training config"
         if self.train_mode not in TRAIN_MODES:
             raise ConfigError(f"{where}: train_mode must be one of {TRAIN_MODES}, not {self.train_mode!r}")
+        if self.select_on not in SELECT_ON:
+            raise ConfigError(f"{where}: select_on must be one of {SELECT_ON}, not {self.select_on!r}")
         if self.balance not in BALANCE:
             raise ConfigError(f"{where}: balance must be one of {BALANCE}, not {self.balance!r}")
         positive = {"batch_size": self.batch_size, "grad_accum": self.grad_accum, "max_length": self.max_length,

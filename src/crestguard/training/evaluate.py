@@ -19,57 +19,36 @@ from typing import Any, Sequence
 import numpy as np
 
 
-class TrainedClassifier:
-    """A model saved by :func:`crestguard.modeling.save_classifier`, scored in-process.
+class Scorer:
+    """Scores texts with an in-memory classifier: Unicode NFC, truncation to ``max_length`` (counted in
+    ``truncated``), and for ``top_layers`` models on the offline backbone the frozen-bottom store.
 
     Args:
-        model_dir: the model folder.
-        name: the name in reports (default: the folder name).
-        bottom_cache: frozen-bottom states shared between classifiers with the same backbone and ``train_layers``
-            (default for ``top_layers`` models on the offline backbone: the persistent
-            :class:`~crestguard.training.frozen.BottomStore`).
-        bf16: bfloat16 autocast where the hardware has it.
+        model, tokenizer: the classifier.
+        config: its ``crest_config.json`` content (``train_mode``, ``train_layers``, ``backbone``...).
+        bottom_cache: frozen-bottom states to use (default for ``top_layers`` models on the offline backbone: the
+            persistent :class:`~crestguard.training.frozen.BottomStore`).
     """
 
-    def __init__(self, model_dir: str | Path, name: str | None = None, bottom_cache: dict | None = None,
-                 bf16: bool = True, batch_size: int = 32, max_length: int = 512):
-        import torch
-
-        from crestguard.modeling import load_classifier
+    def __init__(self, model, tokenizer, config: dict[str, Any], bottom_cache: dict | None = None, bf16: bool = True,
+                 batch_size: int = 32, max_length: int = 512):
         from crestguard.training.trainer import bf16_supported
 
-        self.dir = Path(model_dir)
-        bundle = load_classifier(self.dir)
-        self.model, self.tokenizer, self.config = bundle.model.eval(), bundle.tokenizer, bundle.meta
-        self.name = name or self.dir.name
-        digest = hashlib.sha256()
-        for f in sorted(self.dir.iterdir()):
-            if f.suffix in (".json", ".safetensors"):
-                digest.update(f.name.encode() + f.read_bytes())
-        self.fingerprint = "trained-" + digest.hexdigest()[:20] + f"-len{max_length}"
-        self.threshold = float(self.config.get("threshold", 0.5))
-        self.train_languages = self.config.get("unsafe_languages") or self.config.get("train_languages")
-        self.train_sources = self.config.get("train_sources")
-        self.device = torch.device("cpu")
+        self.model, self.tokenizer, self.config = model.eval(), tokenizer, config
+        self.device = next(model.parameters()).device
         self.bf16 = bf16 and bf16_supported(self.device)
         self.batch_size, self.max_length = batch_size, max_length
-        n_top = self.config.get("train_layers") if self.config.get("train_mode") == "top_layers" else None
+        n_top = config.get("train_layers") if config.get("train_mode") == "top_layers" else None
         self.n_top = int(n_top) if n_top else None
-        if self.n_top and bottom_cache is None and self.config.get("backbone_kind") == "offline":
+        if self.n_top and bottom_cache is None and config.get("backbone_kind") == "offline":
             from crestguard.training.frozen import BottomStore
 
-            bottom_cache = BottomStore.open(self.config["backbone"], self.config.get("backbone_sha256"), self.n_top)
+            bottom_cache = BottomStore.open(config["backbone"], config.get("backbone_sha256"), self.n_top)
         self.bottom_cache = bottom_cache if self.n_top else None
         self.truncated = 0
 
-    @property
-    def meta(self) -> dict[str, Any]:
-        """What the harness records about the model in ``results.json``."""
-        return {"model_dir": str(self.dir), "threshold": self.threshold, "train_mode": self.config.get("train_mode"),
-                "train_layers": self.config.get("train_layers"), "recipe": self.config.get("recipe"),
-                "mix": self.config.get("mix"), "truncated_to_512": self.truncated}
-
-    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+    def ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids after NFC, truncated to ``max_length`` (first tokens + the closing special token)."""
         import unicodedata
 
         enc = self.tokenizer([unicodedata.normalize("NFC", t) for t in texts], add_special_tokens=True,
@@ -86,7 +65,7 @@ class TrainedClassifier:
         """Unsafe probabilities, one per text, in order."""
         from crestguard.training.trainer import _scores, predict_scores
 
-        ids = self._ids(texts)
+        ids = self.ids(texts)
         pad = self.tokenizer.pad_token_id
         if self.bottom_cache is None:
             return predict_scores(self.model, ids, pad, self.device, self.bf16, self.batch_size).astype(float)
@@ -98,6 +77,40 @@ class TrainedClassifier:
         return _scores(top, lambda idx: pad_states([states[i] for i in idx], self.device),
                        np.arange(len(ids)), [len(x) for x in ids], self.device, self.bf16,
                        self.batch_size).astype(float)
+
+
+class TrainedClassifier(Scorer):
+    """A model saved by :func:`crestguard.modeling.save_classifier`, as a harness classifier.
+
+    Args:
+        model_dir: the model folder.
+        name: the name in reports (default: the folder name).
+        bottom_cache: see :class:`Scorer`.
+    """
+
+    def __init__(self, model_dir: str | Path, name: str | None = None, bottom_cache: dict | None = None,
+                 bf16: bool = True, batch_size: int = 32, max_length: int = 512):
+        from crestguard.modeling import load_classifier
+
+        self.dir = Path(model_dir)
+        bundle = load_classifier(self.dir)
+        super().__init__(bundle.model, bundle.tokenizer, bundle.meta, bottom_cache, bf16, batch_size, max_length)
+        self.name = name or self.dir.name
+        digest = hashlib.sha256()
+        for f in sorted(self.dir.iterdir()):
+            if f.suffix in (".json", ".safetensors"):
+                digest.update(f.name.encode() + f.read_bytes())
+        self.fingerprint = "trained-" + digest.hexdigest()[:20] + f"-len{max_length}"
+        self.threshold = float(self.config.get("threshold", 0.5))
+        self.train_languages = self.config.get("unsafe_languages") or self.config.get("train_languages")
+        self.train_sources = self.config.get("train_sources")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What the harness records about the model in ``results.json``."""
+        return {"model_dir": str(self.dir), "threshold": self.threshold, "train_mode": self.config.get("train_mode"),
+                "train_layers": self.config.get("train_layers"), "recipe": self.config.get("recipe"),
+                "mix": self.config.get("mix"), "truncated_to_512": self.truncated}
 
 
 def evaluate_model(model_dir: str | Path, out_dir: str | Path, suite: str = "default", name: str | None = None,

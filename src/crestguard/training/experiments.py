@@ -14,13 +14,12 @@ A spec (``configs/experiments/transfer.yaml``)::
 
 All runs share the persistent store of frozen-bottom states (:class:`~crestguard.training.frozen.BottomStore`), so
 a text's frozen layers are computed once for every run and every evaluation (and for the shipped guard's, when it
-trains the same number of layers). A run whose ``results.json`` exists is not
-repeated (``force`` redoes it).
+trains the same number of layers). Runs already trained or evaluated are not repeated (``force`` redoes them).
 """
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -56,42 +55,46 @@ def load_spec(path: str | Path) -> dict[str, Any]:
 
 def run_experiments(spec_path: str | Path, only: list[str] | None = None, force: bool = False,
                     console=None) -> list[dict[str, Any]]:
-    """Train and evaluate every run of the spec (or ``only`` these), then write the comparison report.
+    """Train every run of the spec (or ``only`` these), then evaluate each, then write the comparison report.
+
+    Training comes first for all runs, evaluation second, so the evaluations share the suite's frozen-bottom states
+    (computed once). A run that already has a trained model (``summary.json``) is not retrained and one that has
+    ``results.json`` is not re-evaluated, unless ``force``.
 
     Returns:
-        One entry per run: name, training summary path, results path.
+        One entry per run: name, model folder, results path.
     """
     from crestguard.training.config import load_config
     from crestguard.training.evaluate import evaluate_model
     from crestguard.training.mix import load_mix
-    from crestguard.training.trainer import train
+    from crestguard.training.report import write_experiments_report
+    from crestguard.training.trainer import SUMMARY_NAME, train
 
     spec = load_spec(spec_path)
     reports = REPO_ROOT / spec.get("reports_dir", "reports/experiments")
     runs_dir = REPO_ROOT / spec.get("runs_dir", "runs/experiments")
-    done = []
-    for run in spec["runs"]:
-        if only and run["name"] not in only:
-            continue
-        out = reports / run["name"]
-        if (out / "results.json").is_file() and not force:
-            done.append({"name": run["name"], "results": str(out / "results.json"), "skipped": True})
+    runs = [r for r in spec["runs"] if not only or r["name"] in only]
+    for run in runs:
+        summary_path = runs_dir / run["name"] / SUMMARY_NAME
+        if summary_path.is_file() and not force:
             continue
         overrides = {**spec.get("set", {}), **run.get("set", {}), "mix": run["mix"],
                      "out_dir": str(runs_dir / run["name"]), "notes": f"experiment {run['name']}"}
         cfg = load_config(REPO_ROOT / spec["base_recipe"], overrides)
         langs = run.get("languages")
-        mix = load_mix(REPO_ROOT / run["mix"], languages=None if langs in (None, "file") else
-                       (langs if langs != "selected" else _selected()))
+        mix = load_mix(REPO_ROOT / run["mix"], languages=_selected() if langs == "selected" else langs)
         if console:
             console.rule(f"experiment {run['name']}: {len(mix.records)} rows, languages {', '.join(mix.languages)}")
-        summary = train(cfg, mix=mix, console=console)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "training_summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str))
-        evaluate_model(summary["model_dir"], out, suite=spec.get("suite", "default"), name=run["name"])
-        done.append({"name": run["name"], "results": str(out / "results.json")})
-    from crestguard.training.report import write_experiments_report
-
+        train(cfg, mix=mix, console=console)
+    done = []
+    for run in runs:
+        out = reports / run["name"]
+        model_dir = runs_dir / run["name"] / "model"
+        if force or not (out / "results.json").is_file():
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(runs_dir / run["name"] / SUMMARY_NAME, out / "training_summary.json")
+            evaluate_model(model_dir, out, suite=spec.get("suite", "default"), name=run["name"])
+        done.append({"name": run["name"], "model": str(model_dir), "results": str(out / "results.json")})
     write_experiments_report(spec, reports)
     return done
 

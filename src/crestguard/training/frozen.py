@@ -72,20 +72,28 @@ class BottomStore(dict):
 
     One folder per (backbone build, number of trainable top layers): ``<cache>/bottoms/<backbone>-<sha>-top<N>/``,
     holding shards of ``{sha1(token ids): fp32 state}`` written atomically by :meth:`flush`. States are stored in
-    fp32, so scores computed through the store equal those of the plain forward pass.
+    fp32, so scores computed through the store equal those of the plain forward pass. The folder is a cache: delete
+    it at any time.
     """
 
     def __init__(self, backbone: str, backbone_sha256: str | None, n_top: int):
-        import torch
-
         from crestguard.paths import cache_dir
 
         super().__init__()
         self.dir = cache_dir() / "bottoms" / f"{backbone}-{(backbone_sha256 or 'unknown')[:12]}-top{n_top}"
         self.dir.mkdir(parents=True, exist_ok=True)
-        for shard in sorted(self.dir.glob("shard-*.pt")):
-            self.update(torch.load(shard, weights_only=True))
+        self._seen: set[str] = set()
         self._new: dict = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Load the shards written since this store was opened (by this or another process)."""
+        import torch
+
+        for shard in sorted(self.dir.glob("shard-*.pt")):
+            if shard.name not in self._seen:
+                self._seen.add(shard.name)
+                super().update(torch.load(shard, weights_only=True))
 
     @classmethod
     def open(cls, backbone: str, backbone_sha256: str | None, n_top: int) -> "BottomStore":
@@ -99,9 +107,6 @@ class BottomStore(dict):
         super().__setitem__(key, value)
         self._new[key] = value
 
-    def update(self, *args, **kw) -> None:  # dict.update bypasses __setitem__; loading shards must not mark new
-        super().update(*args, **kw)
-
     def flush(self) -> None:
         """Write the states added since the last flush as one new shard."""
         import os
@@ -113,7 +118,9 @@ class BottomStore(dict):
             return
         tmp = self.dir / f".shard-{uuid.uuid4().hex}.tmp"
         torch.save(self._new, tmp)
-        os.replace(tmp, self.dir / f"shard-{uuid.uuid4().hex}.pt")
+        name = f"shard-{uuid.uuid4().hex}.pt"
+        os.replace(tmp, self.dir / name)
+        self._seen.add(name)
         self._new = {}
 
 
@@ -133,6 +140,9 @@ def cached_lower_states(model, n_top: int, ids: Sequence[list[int]], pad_id: int
     keys = [state_key(x) for x in ids]
     first = dict(zip(keys, ids))
     missing = [k for k in first if k not in cache]
+    if missing and hasattr(cache, "refresh"):  # another process may have computed them meanwhile
+        cache.refresh()
+        missing = [k for k in missing if k not in cache]
     if advance:
         advance(len(keys) - len(missing))
     for i in range(0, len(missing), flush_every):  # flushed as it goes: an interruption keeps what was computed

@@ -249,6 +249,15 @@ def _cluster_langs(res: dict[str, Any], clusters: tuple[str, ...]) -> list[tuple
             for lang in c["languages"]]
 
 
+def _lang_metric(res: dict[str, Any], lang: str, metric: str) -> float:
+    """A language's metric in percent (NaN when undefined or absent)."""
+    import math
+
+    row = next((r for r in res["languages"] if r["lang"] == lang), None)
+    value = None if row is None else row["metrics"].get(metric)
+    return math.nan if value is None else 100 * value
+
+
 def _lang_cell(res: dict[str, Any], lang: str) -> str:
     row = next((r for r in res["languages"] if r["lang"] == lang), None)
     if row is None:
@@ -287,17 +296,21 @@ def _plots(heads: dict, clusters: list[str], reports: Path) -> None:
     cross = {n: v for n, v in heads.items() if v[0].get("group") == "cross_cluster"}
     if cross:
         langs = _cluster_langs(next(iter(cross.values()))[2], ("4", "5"))
-        grid = np.array([[100 * ((next((r for r in res["languages"] if r["lang"] == c), {"metrics": {}})["metrics"]
-                                 .get("recall")) or np.nan) for _, c in langs] for _, _, res in cross.values()])
-        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(langs) + 2), 0.6 * len(cross) + 1.5))
-        im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis", aspect="auto")
-        ax.set_xticks(range(len(langs)), [f"{c}\n(c{k})" for k, c in langs], fontsize=7)
-        ax.set_yticks(range(len(cross)), list(cross))
-        for (i, j), v in np.ndenumerate(grid):
-            if not np.isnan(v):
-                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6, color="w" if v < 60 else "k")
-        fig.colorbar(im, ax=ax, label="recall on unsafe items (%)")
-        ax.set_title("Cross-cluster transfer: recall by language (clusters 4 and 5)")
+        fig, axes = plt.subplots(2, 1, figsize=(max(6, 0.45 * len(langs) + 2), 1.2 * len(cross) + 2.5))
+        for ax, metric, label in zip(axes, ("recall", "fpr"), ("recall on unsafe items (%)", "FPR on benign items (%)")):
+            grid = np.array([[_lang_metric(res, c, metric) for _, c in langs] for _, _, res in cross.values()])
+            keep = ~np.all(np.isnan(grid), axis=0)
+            grid = grid[:, keep]
+            cols = [f"{c}\n(c{k})" for (k, c), ok in zip(langs, keep) if ok]
+            im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis" if metric == "recall" else "magma_r", aspect="auto")
+            ax.set_xticks(range(len(cols)), cols, fontsize=7)
+            ax.set_yticks(range(len(cross)), list(cross))
+            for (i, j), v in np.ndenumerate(grid):
+                if not np.isnan(v):
+                    ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6,
+                            color="w" if (v < 60) == (metric == "recall") else "k")
+            fig.colorbar(im, ax=ax, label=label)
+        axes[0].set_title("Cross-cluster transfer, by language of clusters 4 and 5")
         fig.tight_layout()
         fig.savefig(reports / "cross_cluster.png", dpi=110)
         plt.close(fig)

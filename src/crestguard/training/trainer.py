@@ -261,6 +261,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
     from crestguard.data.splits import split_by_group
     from crestguard.modeling import build_classifier, save_classifier
     from crestguard.training.calibrate import calibrate
+    from crestguard.training.evaluate import Scorer
     from crestguard.training.mix import load_mix
 
     t_start = time.monotonic()
@@ -289,6 +290,12 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
     train_enc, length_report = encode(tok, parts["train"], [weight_of[r.id + "\x00" + r.source] for r in parts["train"]],
                                       max_length, cfg.length_filter)
     val_enc, val_length = encode(tok, parts["val"], [1.0] * len(parts["val"]), max_length, cfg.length_filter)
+    cal_enc = None
+    if cfg.select_on == "calibration":
+        cal_enc, _ = encode(tok, mix.calibration, [1.0] * len(mix.calibration), max_length, cfg.length_filter)
+        if len(set(cal_enc.labels.tolist())) < 2:
+            raise TrainingError(f"mix {mix.name}: select_on: calibration needs calibration records of both labels "
+                                f"(got {len(cal_enc)} records)")
     if len(train_enc) == 0 or len(val_enc) == 0:
         raise TrainingError(f"mix {mix.name}: {len(train_enc)} training and {len(val_enc)} validation examples "
                             "after the length filter; need both")
@@ -316,6 +323,8 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
         optim, lambda s: s / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
     net, inputs = model, _token_inputs(train_enc.ids, pad_id, device)
     val_inputs = _token_inputs(val_enc.ids, pad_id, device)
+    cal_inputs = _token_inputs(cal_enc.ids, pad_id, device) if cal_enc is not None else None
+    held_out = [e for e in (train_enc, val_enc, cal_enc) if e is not None]
     if cfg.cache_frozen:
         from crestguard.training.frozen import BottomStore, cached_lower_states, pad_states, top_stack
 
@@ -323,13 +332,16 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
         net = top_stack(model, n_top)
         if bottom_cache is None and bundle.meta.get("backbone_kind") == "offline":
             bottom_cache = BottomStore.open(bundle.meta["backbone"], bundle.meta.get("backbone_sha256"), n_top)
-        with _counter(progress and dd.main, len(train_enc) + len(val_enc), "caching frozen layers", console) as adv:
+        n_cached = sum(len(e) for e in held_out)
+        with _counter(progress and dd.main, n_cached, "caching frozen layers", console) as adv:
             t0 = time.monotonic()
             cached = [cached_lower_states(model, n_top, e.ids, pad_id, device, use_bf16, bottom_cache, advance=adv)
-                      for e in (train_enc, val_enc)]
-        say(f"cached the frozen bottom of {len(train_enc) + len(val_enc)} texts in {time.monotonic() - t0:.0f} s")
+                      for e in held_out]
+        say(f"cached the frozen bottom of {n_cached} texts in {time.monotonic() - t0:.0f} s")
         inputs = lambda idx: pad_states([cached[0][i] for i in idx], device)  # noqa: E731
         val_inputs = lambda idx: pad_states([cached[1][i] for i in idx], device)  # noqa: E731
+        if cal_enc is not None:
+            cal_inputs = lambda idx: pad_states([cached[2][i] for i in idx], device)  # noqa: E731
     ddp_net = net
     if dd.world > 1:
         ddp_net = torch.nn.parallel.DistributedDataParallel(
@@ -350,6 +362,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
     elif dd.main:
         out.mkdir(parents=True, exist_ok=True)
         log_path.write_text("")
+    resumed_from = state["step"] if ckpt is not None else None
 
     def log(entry: dict) -> None:
         if dd.main:
@@ -363,7 +376,16 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
         counts = torch.tensor(f1_counts(val_enc.labels[shard], scores))
         if dd.world > 1:
             dist.all_reduce(counts)
-        return {"step": step, "val": f1_from_counts(counts.numpy())}
+        res = {"step": step, "val": f1_from_counts(counts.numpy())}
+        if cal_enc is not None:  # small: every rank scores all of it, so all ranks agree without a reduction
+            from sklearn.metrics import roc_auc_score
+
+            cal = _scores(net, cal_inputs, np.arange(len(cal_enc)), [len(x) for x in cal_enc.ids], device, use_bf16)
+            train_mode()
+            res["calibration"] = {"auroc": round(100 * float(roc_auc_score(cal_enc.labels, cal)), 3),
+                                  **f1_from_counts(f1_counts(cal_enc.labels, cal))}
+        res["selection"] = res["calibration"]["auroc"] if cal_enc is not None else res["val"]["f1"]
+        return res
 
     def checkpoint() -> None:
         if dd.main:
@@ -420,14 +442,15 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
             stop = step >= total_steps
             if step % eval_every == 0 or stop:
                 res = validate(step)
-                if res["val"]["f1"] > state["best_f1"]:
-                    state.update(best_f1=res["val"]["f1"], best_step=step, best_val=res["val"], bad_evals=0,
-                                 best=trainable_state(model))
+                if res["selection"] > state["best_f1"]:
+                    state.update(best_f1=res["selection"], best_step=step, best_val=res["val"], bad_evals=0,
+                                 best=trainable_state(model), best_calibration=res.get("calibration"))
                 else:
                     state["bad_evals"] += 1
                 log(res | {"best_f1": state["best_f1"], "best_step": state["best_step"]})
-                say(f"step {step}: validation unsafe-F1 {res['val']['f1']:.2f} (best {state['best_f1']:.2f} "
-                    f"at step {state['best_step']})")
+                what = "calibration AUROC" if cal_enc is not None else "validation unsafe-F1"
+                say(f"step {step}: {what} {res['selection']:.2f} (best {state['best_f1']:.2f} at step "
+                    f"{state['best_step']}; validation unsafe-F1 {res['val']['f1']:.2f})")
                 if state["bad_evals"] >= cfg.patience:
                     stop, stop_reason = True, f"early stopping (patience {cfg.patience})"
             if cfg.time_budget_min and state["elapsed"] > 60 * cfg.time_budget_min:
@@ -454,16 +477,17 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
     if dd.main:
         merged = model.merge_and_unload() if cfg.train_mode == "lora" else model
         bundle.model = merged.eval()
-        calib = calibrate(bundle.model, tok, mix.calibration, mix.calibration_method, device, use_bf16,
-                          cfg.length_filter)
         train_langs = sorted({r.lang for r in mix.records})
         meta = {
-            "threshold": calib["threshold"], "train_languages": train_langs,
+            "train_languages": train_langs,
             "unsafe_languages": sorted({r.lang for r in mix.records if r.label == 1}),
             "train_sources": mix.train_sources, "recipe": cfg.recipe, "mix": mix.spec_path,
             "train_mode": cfg.train_mode, "train_layers": cfg.train_layers if cfg.train_mode != "full" else None,
             "max_length_trained": max_length, "seed": cfg.seed, "notes": cfg.notes,
         }
+        calib = calibrate(Scorer(bundle.model, tok, {**bundle.meta, **meta}, bottom_cache), mix.calibration,
+                          mix.calibration_method)
+        meta["threshold"] = calib["threshold"]
         save_classifier(bundle, out / MODEL_DIR, extra=meta, dtype=cfg.delta_dtype)
         summary = {
             "config": cfg.to_dict(), "mix": mix.summary(), "world_size": dd.world, "device": str(device),
@@ -471,8 +495,11 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
             "examples": {"train": len(train_enc), "val": len(val_enc)},
             "length_filter": {"train": length_report.to_dict(), "val": val_length.to_dict()},
             "steps": state["step"], "steps_per_epoch": per_epoch, "total_steps_planned": total_steps,
-            "stopped_by": stop_reason,
-            "best_val": {"f1": state["best_f1"], "step": state["best_step"], "metrics": state["best_val"]},
+            "stopped_by": stop_reason, "resumed_from_step": resumed_from,
+            "best_val": {"f1": state["best_val"]["f1"], "step": state["best_step"], "metrics": state["best_val"]},
+            "selection": {"on": cfg.select_on, "score": state["best_f1"],
+                          "metric": "calibration AUROC" if cal_enc is not None else "validation unsafe-F1",
+                          "calibration": state.get("best_calibration")},
             "calibration": calib,
             "train_minutes": round(train_seconds / 60, 2), "wall_minutes": round((time.monotonic() - t_start) / 60, 2),
             "model_dir": str(out / MODEL_DIR),
