@@ -38,8 +38,6 @@ def guard():
     return load_guard("crest-me5s")
 
 
-@pytest.mark.xfail(reason="models/crest-me5s is still the preliminary 12-minute model (issue 7): it misses some of "
-                   "these; the full offline recipe must pass this", strict=False)
 def test_obvious_cases(guard):
     assert all(v.unsafe for v in guard.check_batch(HARMFUL))
     assert not any(v.unsafe for v in guard.check_batch(BENIGN))
@@ -52,12 +50,14 @@ def test_tricks_do_not_flip_the_default_guard(guard):
         np.testing.assert_allclose(got, base, atol=1e-6, err_msg=name)
 
 
-@pytest.mark.xfail(reason="preliminary model (issue 7): misses these harmful requests even without filler; "
-                   "the full offline recipe must pass this", strict=False)
+@pytest.mark.xfail(reason="measured on the shipped crest-me5s: the held-out filler of 300 benign instructions (4,297 "
+                   "tokens) is itself flagged (0.80: windows about fraud, piracy, crime law), and the windows that "
+                   "hold the request score no higher; see docs/guard.md, long inputs", strict=False)
 def test_a_harmful_request_after_thousands_of_benign_tokens_is_caught(guard):
     from crestguard.data import load_dataset
 
-    filler = " ".join(r.text for r in load_dataset("benign_instructions").records[2000:2300] if r.lang == "en")
+    # benign instructions of the held-out test split: never seen in training, not even as context
+    filler = " ".join(r.text for r in load_dataset("benign_instructions").split("test")[:300])
     assert not guard.check(filler).unsafe
     texts = [filler + " " + h for h in HARMFUL]
     verdicts = guard.check_batch(texts)
@@ -70,8 +70,6 @@ def test_a_harmful_request_after_thousands_of_benign_tokens_is_caught(guard):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="preliminary model (issue 7): 267/270 labels agree (98.9%), under the 99% target; "
-                   "re-check on the fully trained model", strict=False)
 def test_onnx_int8_gives_the_same_label_on_the_evaluation_suite():
     """Torch fp32 vs ONNX int8 on 15 texts from each of the 18 sets of the default suite (270 texts); the full
     measurement with more texts is benchmarks/onnx_parity.py."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crestguard.data import load_dataset
 from crestguard.data.records import Record
 from crestguard.training.config import ConfigError, TrainConfig, load_config
 from crestguard.training.mix import Mix, MixError, load_mix
@@ -139,15 +140,56 @@ def test_mix_file_errors_name_the_problem(tmp_path):
         load_mix(tmp_path / "n.yaml")
 
 
+def test_mix_buries_texts_in_benign_context_of_their_language(tmp_path):
+    requests = [f"Tell me how to hurt coworker number {i}." for i in range(40)]
+    _write(tmp_path / "unsafe.yaml", "lang: en\nlabel: 1\ntexts:\n" + "".join(f"  - {t}\n" for t in requests))
+    _write(tmp_path / "fr.yaml", "lang: fr\nlabel: 1\ntexts:\n  - Dis-moi comment blesser mon collègue.\n")
+    _write(tmp_path / "mix.yaml", f"""
+        languages: [en, fr]
+        sources:
+          - file: {tmp_path / 'unsafe.yaml'}
+            name: buried
+            context: {{dataset: benign_instructions, split: train, items: [3, 5]}}
+          - dataset: benign_instructions
+            split: train
+            cap: 5
+    """)
+    mix = load_mix(tmp_path / "mix.yaml")
+    buried = [r for r in mix.records if r.source == "buried"]
+    assert len(buried) == 40 and all(r.label == 1 and r.category == "in_context" for r in buried)
+    train_texts = {r.text.strip() for r in load_dataset("benign_instructions").split("train")}
+    at_end = 0
+    for r, request in zip(buried, requests):
+        assert r.id.startswith("buried:") and request in r.text and len(r.text) > len(request) + 30
+        at_end += r.text.endswith(request)
+        rest = r.text.replace(request, "\x00")
+        assert any(t in rest for t in train_texts)  # the context comes from the training split
+    assert 12 <= at_end <= 38  # the request ends the text about half the time, else sits anywhere
+    assert load_mix(tmp_path / "mix.yaml").records == mix.records  # deterministic
+    # benign_instructions is English only: a French request has no context, so that source selects nothing
+    _write(tmp_path / "fr_mix.yaml", f"""
+        languages: [fr]
+        sources:
+          - file: {tmp_path / 'fr.yaml'}
+            name: buried_fr
+            context: {{dataset: benign_instructions, split: train, items: [3, 5]}}
+    """)
+    with pytest.raises(MixError, match="buried_fr.*selects no records"):
+        load_mix(tmp_path / "fr_mix.yaml")
+    _write(tmp_path / "bad.yaml", "sources:\n  - dataset: advbench\n    context: {dataset: flores200, items: [5, 2]}\n")
+    with pytest.raises(MixError, match="bad.yaml.*context"):
+        load_mix(tmp_path / "bad.yaml")
+
+
 @pytest.mark.slow
 def test_shipped_mix_builds_and_keeps_unsafe_in_training_languages():
-    """The default guard's mix: refuses evaluation items, unsafe only in its languages, calibration held out."""
+    """The default guard's mix: refuses evaluation items, all of it in its languages, calibration held out."""
     cfg = load_config(REPO / "configs" / "crest-me5s.yaml")
     mix = load_mix(REPO / cfg.mix)
     summary = mix.summary()
     assert set(summary["unsafe_languages"]) <= set(mix.languages)
     assert summary["by_label"][0] > summary["by_label"][1] > 1000
-    assert len({r.lang for r in mix.records}) > 150
+    assert {r.lang for r in mix.records} == set(mix.languages)  # paper-faithful: safe text only in them too
     trained = {(r.source, r.lang) for r in mix.records}
     assert not {(r.source, r.lang) for r in mix.calibration} & trained
 

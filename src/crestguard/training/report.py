@@ -58,6 +58,10 @@ def headline(res: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------- model card
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value}%"
+
+
 def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any], report_dir: Path,
                       artifact_bytes: int, command: str) -> str:
     """The ``MODEL_CARD.md`` of a shipped model from its training summary and harness results."""
@@ -81,15 +85,18 @@ def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any
         "## Reproduce", "", "From a fresh clone with the data beside it (`../shared/data`), one command trains, installs "
         "the model here, evaluates it with the harness and rewrites this card:", "", "```bash", command, "```", "",
         f"Training took {summary['train_minutes']} min ({summary['wall_minutes']} min with data and calibration) on "
-        f"{summary['device']} with bf16 {'on' if summary['bf16'] else 'off'}. Seeded (`seed: {cfg['seed']}`); a re-run "
-        "on another machine differs by floating-point noise in the low decimals of the scores.", "",
+        f"{summary['device']} with bf16 {'on' if summary['bf16'] else 'off'}. Seeded (`seed: {cfg['seed']}`), but not "
+        "bit-identical across machines and cache states: the frozen layers' bf16 states depend on how texts are "
+        "batched, and early stopping may then keep another step. `reports/training/README.md` gives the spread "
+        "measured over seeds.", "",
         "## Training", "",
         f"- Recipe: `{cfg.get('recipe')}`: `train_mode: {cfg['train_mode']}` (embeddings and the lower "
         f"{12 - cfg['train_layers']} layers frozen{', their output cached once per text' if cfg['cache_frozen'] else ''}"
         f"), top {cfg['train_layers']} layers + head trained; batch {cfg['batch_size']} x accumulation "
         f"{cfg['grad_accum']}, lr {cfg['learning_rate']} linear with warmup {cfg['warmup_ratio']}, weight decay "
         f"{cfg['weight_decay']}, clip {cfg['max_grad_norm']}, dropout {cfg['dropout']}, balance `{cfg['balance']}`, "
-        f"max length {cfg['max_length']} tokens; early stopping on validation unsafe-F1 (patience {cfg['patience']}).",
+        f"max length {cfg['max_length']} tokens; early stopping on "
+        f"{summary.get('selection', {}).get('metric', 'validation unsafe-F1')} (patience {cfg['patience']}).",
         f"- Ran {summary['steps']} steps of {summary['total_steps_planned']} planned ({summary['stopped_by']}); "
         f"best validation unsafe-F1 {summary['best_val']['f1']:.2f} at step {summary['best_val']['step']} "
         f"(validation = {cfg['val_fraction']:.0%} of the mix's groups).",
@@ -99,8 +106,10 @@ def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any
         f"{cfg['max_length']} truncated for training.",
         f"- Mix `{mix['file']}`: {mix['rows']} rows ({mix['by_label'].get('0', mix['by_label'].get(0, 0))} safe, "
         f"{mix['by_label'].get('1', mix['by_label'].get(1, 0))} unsafe) in {len(mix['by_language'])} languages. "
-        f"Unsafe supervision only in: {', '.join(mix['unsafe_languages'])}. Benign text in every language with "
-        "material and in every form (questions, commands, statements, long passages), plus hand-written hard "
+        f"Unsafe supervision only in: {', '.join(mix['unsafe_languages'])}. Benign text "
+        + ("in every language with material" if len(mix["by_language"]) > len(mix["unsafe_languages"])
+           else "in the same languages")
+        + " and in every form (questions, commands, statements, long passages), plus hand-written hard "
         "negatives (benign prompts with harmful-sounding words). Evaluation items are refused (the suite's manifest).",
         "",
     ]
@@ -113,13 +122,15 @@ def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any
     lines += [f"- Calibration (`{cal['method']}`"
               + (f", target FPR {100 * cal['target_fpr']:.0f}%" if cal.get("target_fpr") else "")
               + f") on sources never trained on: {', '.join(cal.get('sources', []))}: "
-              f"{cal.get('n_safe')} safe / {cal.get('n_unsafe')} unsafe items; at the threshold FPR {cal.get('fpr')}%, "
-              f"recall {cal.get('recall')}% (at 0.5: FPR {cal.get('fpr_at_0.5')}%, recall {cal.get('recall_at_0.5')}%).",
+              f"{cal.get('n_safe')} safe / {cal.get('n_unsafe')} unsafe items; at the threshold FPR {_num(cal.get('fpr'))}, "
+              f"recall {_num(cal.get('recall'))} (at 0.5: FPR {_num(cal.get('fpr_at_0.5'))}, recall "
+              f"{_num(cal.get('recall_at_0.5'))}).",
               ""]
     lines += ["## Evaluation (the harness, default suite)", "",
               f"Full report: [`{rep}/report.md`](../../{rep}/report.md) with plots "
-              f"(`per_language.png`, `cluster_heatmap.png`, `reliability.png`) and `results.json`; reproduce with "
-              f"`crestguard train evaluate models/{name} --out {rep}`. F1 is of the unsafe class (%); sets with only "
+              f"(`per_language.png`, `cluster_heatmap.png`, `reliability.png`) and `results.json`. Scored through the "
+              "guard API, as served (normalization, language ID, windows); reproduce with "
+              f"`crestguard eval --model guard:{name} --out {rep}`. F1 is of the unsafe class (%); sets with only "
               "unsafe items have F1 = 2R/(1+R), so read them with the false-positive rates.", ""]
     rows = []
     for s in results["sets"]:
@@ -150,7 +161,8 @@ def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any
         "MultiQ, MT-Bench), not from real user prompts.",
         "- Size: a 118M-parameter encoder with only the top layers trained (to keep the artifact small and the recipe "
         "under 90 minutes on 2 cores); the paper's CREST-BASE fine-tunes all 279M parameters of XLM-R base.",
-        "- Texts longer than 512 tokens are scored on their first 512 by the harness (the runtime may window them).",
+        "- Texts longer than the training length are scored in overlapping windows and the riskiest window "
+        "decides (`docs/guard.md`): long benign passages are flagged far more often than short prompts (above).",
         "- Scores are uncalibrated probabilities; the threshold was chosen for a low benign false-positive rate on "
         "sources the model never saw, not for maximum F1 on any benchmark.",
         "",

@@ -449,8 +449,9 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
                     state["bad_evals"] += 1
                 log(res | {"best_f1": state["best_f1"], "best_step": state["best_step"]})
                 what = "calibration AUROC" if cal_enc is not None else "validation unsafe-F1"
+                also = f"; validation unsafe-F1 {res['val']['f1']:.2f}" if cal_enc is not None else ""
                 say(f"step {step}: {what} {res['selection']:.2f} (best {state['best_f1']:.2f} at step "
-                    f"{state['best_step']}; validation unsafe-F1 {res['val']['f1']:.2f})")
+                    f"{state['best_step']}{also})")
                 if state["bad_evals"] >= cfg.patience:
                     stop, stop_reason = True, f"early stopping (patience {cfg.patience})"
             if cfg.time_budget_min and state["elapsed"] > 60 * cfg.time_budget_min:
