@@ -306,6 +306,25 @@ def test_parameter_modes_and_lora_merge(tmp_path, tiny_xlmr_dir):
 
 
 # ------------------------------------------------------------------------------------------------ resume
+def test_early_stopping_can_follow_the_calibration_set(tmp_path, tiny_xlmr_dir):
+    from crestguard.training.trainer import TrainingError, train
+
+    mix = synthetic_mix()
+    cal = [Record(f"c{y}{i}", t + " please", y, "de", "held_out", f"c{y}{i}")
+           for y, texts in ((0, SAFE), (1, UNSAFE)) for i, t in enumerate(texts)]
+    mix.calibration = cal
+    summary = train(tiny_config(tmp_path, tiny_xlmr_dir, select_on="calibration"), mix=mix)
+    vals = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines() if '"val"' in line]
+    assert len(vals) == 3
+    assert all(0 <= e["calibration"]["auroc"] <= 100 and e["selection"] == e["calibration"]["auroc"] for e in vals)
+    best = max(vals, key=lambda e: e["selection"])  # the first of equals, as training keeps it
+    assert summary["selection"]["on"] == "calibration" and summary["best_val"]["step"] == best["step"]
+    assert summary["selection"]["score"] == best["selection"]
+    mix.calibration = [r for r in cal if r.label == 0]  # one label only: nothing to select on
+    with pytest.raises(TrainingError, match="calibration records of both labels"):
+        train(tiny_config(tmp_path / "b", tiny_xlmr_dir, select_on="calibration"), mix=mix)
+
+
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, tiny_xlmr_dir):
     import torch
 
