@@ -397,3 +397,21 @@ def test_two_process_ddp_equals_one_process(tmp_path, nodrop_xlmr_dir):
     diff = max(float((wa[k] - wb[k]).abs().max()) for k in wa)
     assert diff < 1e-5, diff
     assert json.loads((runs["ddp"][0] / "summary.json").read_text())["world_size"] == 2
+
+
+def test_committed_model_card_is_what_the_recipe_writes():
+    """models/crest-me5s/MODEL_CARD.md is rendered from the committed training summary and harness results, and
+    those describe the committed model (same threshold, same unsafe languages)."""
+    from crestguard.training.artifact import CARD_NAME, folder_size
+    from crestguard.training.report import render_model_card
+
+    model, rep = REPO / "models" / "crest-me5s", REPO / "reports" / "training" / "crest-me5s"
+    summary = json.loads((rep / "training_summary.json").read_text())
+    results = json.loads((rep / "results.json").read_text())
+    size = folder_size(model) - (model / CARD_NAME).stat().st_size
+    command = "crestguard train run configs/crest-me5s.yaml --install models/crest-me5s --report reports/training/crest-me5s"
+    assert render_model_card("crest-me5s", summary, results, rep, size, command) == (model / CARD_NAME).read_text()
+    cfg = json.loads((model / "crest_config.json").read_text())
+    assert cfg["threshold"] == summary["calibration"]["threshold"] == results["model"]["threshold"]
+    assert cfg["unsafe_languages"] == summary["mix"]["unsafe_languages"]
+    assert cfg["recipe"] == summary["config"]["recipe"] == "configs/crest-me5s.yaml"

@@ -78,10 +78,12 @@ def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any
         f"Decision threshold: **{cal['threshold']:.4f}** (score >= threshold means unsafe), stored in "
         "`crest_config.json` as `threshold`.", "",
         "## Use", "", "```python",
-        "from crestguard.modeling import load_classifier",
-        f"bundle = load_classifier(\"models/{name}\")   # model, tokenizer, meta (meta['threshold'])",
+        "import crestguard",
+        f"guard = crestguard.load_guard(\"{name}\")        # or backend=\"onnx\" (no torch)",
+        "guard.check(\"...\")                               # Verdict: unsafe, score, threshold, language, cluster",
         "```", "",
-        "The runtime (`crestguard.load_guard(\"crest-me5s\")`, `crestguard check`, the server) loads this folder.", "",
+        f"`crestguard check \"...\" --model {name}` and `crestguard serve --model {name}` use the same API; "
+        f"`crestguard.modeling.load_classifier(\"models/{name}\")` gives the bare model for fine-tuning further.", "",
         "## Reproduce", "", "From a fresh clone with the data beside it (`../shared/data`), one command trains, installs "
         "the model here, evaluates it with the harness and rewrites this card:", "", "```bash", command, "```", "",
         f"Training took {summary['train_minutes']} min ({summary['wall_minutes']} min with data and calibration) on "
