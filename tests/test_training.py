@@ -415,3 +415,21 @@ def test_committed_model_card_is_what_the_recipe_writes():
     assert cfg["threshold"] == summary["calibration"]["threshold"] == results["model"]["threshold"]
     assert cfg["unsafe_languages"] == summary["mix"]["unsafe_languages"]
     assert cfg["recipe"] == summary["config"]["recipe"] == "configs/crest-me5s.yaml"
+
+
+def test_committed_experiments_match_their_spec():
+    """Every run of configs/experiments/transfer.yaml has committed harness results, trained with the settings the
+    spec gives it (base recipe + shared overrides + the run's own)."""
+    import yaml
+
+    from crestguard.training.experiments import load_spec
+
+    spec = load_spec(REPO / "configs" / "experiments" / "transfer.yaml")
+    base = yaml.safe_load((REPO / spec["base_recipe"]).read_text())
+    for run in spec["runs"]:
+        folder = REPO / spec["reports_dir"] / run["name"]
+        assert (folder / "results.json").is_file() and (folder / "report.md").is_file(), run["name"]
+        trained = json.loads((folder / "training_summary.json").read_text())["config"]
+        want = {**base, **spec.get("set", {}), **run.get("set", {}), "mix": run["mix"]}
+        for key in ("mix", "train_layers", "max_steps", "learning_rate", "batch_size", "eval_every", "seed"):
+            assert trained[key] == want[key], (run["name"], key)
