@@ -296,6 +296,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
         if len(set(cal_enc.labels.tolist())) < 2:
             raise TrainingError(f"mix {mix.name}: select_on: calibration needs calibration records of both labels "
                                 f"(got {len(cal_enc)} records)")
+    selection_metric = "calibration AUROC" if cal_enc is not None else "validation unsafe-F1"
     if len(train_enc) == 0 or len(val_enc) == 0:
         raise TrainingError(f"mix {mix.name}: {len(train_enc)} training and {len(val_enc)} validation examples "
                             "after the length filter; need both")
@@ -324,7 +325,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
     net, inputs = model, _token_inputs(train_enc.ids, pad_id, device)
     val_inputs = _token_inputs(val_enc.ids, pad_id, device)
     cal_inputs = _token_inputs(cal_enc.ids, pad_id, device) if cal_enc is not None else None
-    held_out = [e for e in (train_enc, val_enc, cal_enc) if e is not None]
+    encoded = [e for e in (train_enc, val_enc, cal_enc) if e is not None]
     if cfg.cache_frozen:
         from crestguard.training.frozen import BottomStore, cached_lower_states, pad_states, top_stack
 
@@ -332,11 +333,11 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
         net = top_stack(model, n_top)
         if bottom_cache is None and bundle.meta.get("backbone_kind") == "offline":
             bottom_cache = BottomStore.open(bundle.meta["backbone"], bundle.meta.get("backbone_sha256"), n_top)
-        n_cached = sum(len(e) for e in held_out)
+        n_cached = sum(len(e) for e in encoded)
         with _counter(progress and dd.main, n_cached, "caching frozen layers", console) as adv:
             t0 = time.monotonic()
             cached = [cached_lower_states(model, n_top, e.ids, pad_id, device, use_bf16, bottom_cache, advance=adv)
-                      for e in held_out]
+                      for e in encoded]
         say(f"cached the frozen bottom of {n_cached} texts in {time.monotonic() - t0:.0f} s")
         inputs = lambda idx: pad_states([cached[0][i] for i in idx], device)  # noqa: E731
         val_inputs = lambda idx: pad_states([cached[1][i] for i in idx], device)  # noqa: E731
@@ -448,9 +449,8 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
                 else:
                     state["bad_evals"] += 1
                 log(res | {"best_f1": state["best_f1"], "best_step": state["best_step"]})
-                what = "calibration AUROC" if cal_enc is not None else "validation unsafe-F1"
                 also = f"; validation unsafe-F1 {res['val']['f1']:.2f}" if cal_enc is not None else ""
-                say(f"step {step}: {what} {res['selection']:.2f} (best {state['best_f1']:.2f} at step "
+                say(f"step {step}: {selection_metric} {res['selection']:.2f} (best {state['best_f1']:.2f} at step "
                     f"{state['best_step']}{also})")
                 if state["bad_evals"] >= cfg.patience:
                     stop, stop_reason = True, f"early stopping (patience {cfg.patience})"
@@ -472,8 +472,9 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
     if state["best"] is not None and state["best_step"] != state["step"]:
         model.load_state_dict(state["best"], strict=False)
     if state["best"] is None:  # stopped before the first validation: validate the final weights
-        state.update(best_val=validate(state["step"])["val"], best_step=state["step"])
-        state["best_f1"] = state["best_val"]["f1"]
+        res = validate(state["step"])
+        state.update(best_val=res["val"], best_step=state["step"], best_f1=res["selection"],
+                     best_calibration=res.get("calibration"))
     summary: dict[str, Any] = {}
     if dd.main:
         merged = model.merge_and_unload() if cfg.train_mode == "lora" else model
@@ -499,7 +500,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
             "stopped_by": stop_reason, "resumed_from_step": resumed_from,
             "best_val": {"f1": state["best_val"]["f1"], "step": state["best_step"], "metrics": state["best_val"]},
             "selection": {"on": cfg.select_on, "score": state["best_f1"],
-                          "metric": "calibration AUROC" if cal_enc is not None else "validation unsafe-F1",
+                          "metric": selection_metric,
                           "calibration": state.get("best_calibration")},
             "calibration": calib,
             "train_minutes": round(train_seconds / 60, 2), "wall_minutes": round((time.monotonic() - t_start) / 60, 2),
