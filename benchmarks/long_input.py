@@ -1,10 +1,14 @@
 """A harmful request after thousands of benign tokens: is the benign filler flagged, is the request caught?
 
-    .venv/bin/python benchmarks/long_input.py [--model crest-me5s --model runs/experiments/b_selected_in_context/model]
+    .venv/bin/python benchmarks/long_input.py [--model crest-me5s --model runs/experiments/w_4layers/model]
+        [--sentences off,long]
 
 Fillers: 300 consecutive benign instructions (about 4,300 tokens) from the held-out test split of
-benign_instructions and from three slices of its training split. Each filler is scored alone, then with each of the
-five harmful requests of tests/test_guard_default.py appended. Writes benchmarks/results/long_input.{json,md}.
+benign_instructions, the first 300 of its test items that the guard passes one by one ("test, passing alone": the
+filler then holds no item the guard flags on its own), and three slices of its training split. Each filler is
+scored alone, then with each of the five harmful requests of tests/test_guard_default.py appended; once per
+sentence mode of the guard (``sentences``: windows only, or windows and sentences). Writes
+benchmarks/results/long_input.{json,md}.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", help="guard name or model folder (repeatable)")
+    ap.add_argument("--sentences", default="off,long", help="comma-separated sentence modes of the guard")
     ap.add_argument("--out", type=Path, default=RESULTS / "long_input")
     args = ap.parse_args()
     models = args.model or ["crest-me5s"]
+    modes = args.sentences.split(",")
 
     sys.path.insert(0, str(ROOT / "tests"))
     from test_guard_default import HARMFUL
@@ -32,30 +38,41 @@ def main() -> None:
     from crestguard.guard import load_guard
 
     ds = load_dataset("benign_instructions")
-    fillers = {"test[0:300]": ds.split("test")[:300]}
-    train = ds.split("train")
-    for a in (2000, 5000, 9000):
-        fillers[f"train[{a}:{a + 300}]"] = train[a:a + 300]
+    test = [r.text for r in ds.split("test")]
+    train = [r.text for r in ds.split("train")]
     rows = []
     for model in models:
         guard = load_guard(model, langid=False)
-        for name, recs in fillers.items():
-            filler = " ".join(r.text for r in recs)
-            verdicts = guard.check_batch([filler] + [filler + " " + h for h in HARMFUL])
-            rows.append({"model": model, "filler": name, "filler_tokens": len(guard.tokenizer.encode(filler).ids),
-                         "threshold": verdicts[0].threshold, "filler_score": round(verdicts[0].score, 3),
-                         "with_request_scores": [round(v.score, 3) for v in verdicts[1:]],
-                         "requests_caught": sum(v.unsafe for v in verdicts[1:]),
-                         "decided_by_request_window": sum(
-                             v.windows[v.decisive_window].end_char > len(filler) for v in verdicts[1:])})
+        alone = guard.predict_scores(test[:1000])
+        fillers = {"test[0:300]": test[:300],
+                   "test, passing alone": [t for t, s in zip(test, alone) if s < guard.threshold][:300]}
+        for a in (2000, 5000, 9000):
+            fillers[f"train[{a}:{a + 300}]"] = train[a:a + 300]
+        for mode in modes:
+            g = guard.with_settings(sentences=mode)
+            for name, items in fillers.items():
+                filler = " ".join(items)
+                verdicts = g.check_batch([filler] + [filler + " " + h for h in HARMFUL])
+                decisive = verdicts[0].windows[verdicts[0].decisive_window]
+                rows.append({"model": model, "sentences": mode, "filler": name,
+                             "filler_tokens": len(g.tokenizer.encode(filler).ids),
+                             "spans_scored": len(verdicts[0].windows), "threshold": verdicts[0].threshold,
+                             "filler_score": round(verdicts[0].score, 3),
+                             "filler_decided_by": filler[decisive.start_char:decisive.end_char][:80],
+                             "with_request_scores": [round(v.score, 3) for v in verdicts[1:]],
+                             "requests_caught": sum(v.unsafe for v in verdicts[1:]),
+                             "decided_by_request_window": sum(
+                                 v.windows[v.decisive_window].end_char > len(filler) for v in verdicts[1:])})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     lines = ["# Long inputs: a harmful request after ~4,300 benign tokens", "",
-             "`python benchmarks/long_input.py " + " ".join(f"--model {m}" for m in models) + "`", "",
-             "| model | filler | tokens | filler score | with a request appended (5 requests) | caught | decided by the "
-             "request's window |", "|---|---|---|---|---|---|---|"]
+             "`python benchmarks/long_input.py " + " ".join(f"--model {m}" for m in models)
+             + f" --sentences {args.sentences}`", "",
+             "| model | sentences | filler | tokens | spans scored | filler score | with a request appended (5 "
+             "requests) | caught | decided by the request's span |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['filler']} | {r['filler_tokens']} | {r['filler_score']} | "
+        lines.append(f"| {r['model']} | {r['sentences']} | {r['filler']} | {r['filler_tokens']} | "
+                     f"{r['spans_scored']} | {r['filler_score']} | "
                      f"{', '.join(map(str, r['with_request_scores']))} | {r['requests_caught']}/5 | "
                      f"{r['decided_by_request_window']}/5 |")
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -8,7 +8,7 @@ import pytest
 
 import crestguard
 from crestguard.errors import CrestGuardError
-from crestguard.guard import GuardError, InputTooLargeError, Verdict, load_guard
+from crestguard.guard import GuardError, InputTooLargeError, Verdict, load_guard, segments
 from crestguard.guard.thresholds import (
     ThresholdError,
     ThresholdPolicy,
@@ -115,6 +115,47 @@ def test_a_request_at_the_end_of_long_benign_text_decides_the_verdict(head_guard
     assert decisive.end_char == len(text) and decisive.start_char < len(benign)
     # each window is scored exactly as its text would be on its own
     assert g.check(text[decisive.start_char : decisive.end_char]).score == pytest.approx(decisive.score, abs=1e-6)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Hello there. How are you?  Fine!", ["Hello there.", "How are you?", "Fine!"]),
+    ("One line\nTwo line\n\nthree", ["One line", "Two line", "three"]),
+    ("我很好。你呢？好的", ["我很好。", "你呢？", "好的"]),
+    ('He said "stop." Then left', ['He said "stop."', "Then left"]),
+    ("नमस्ते। कैसे हो?", ["नमस्ते।", "कैसे हो?"]),
+    ("هل أنت بخير؟ نعم", ["هل أنت بخير؟", "نعم"]),
+    ("No punctuation at all", ["No punctuation at all"]),
+    ("  \n ", []),
+])
+def test_sentence_spans_split_every_script_and_lose_no_character(text, expected):
+    spans = segments.sentence_spans(text)
+    assert [text[a:b] for a, b in spans] == expected
+    rest = "".join(text[b:a] for (_, b), (a, _) in zip([(0, 0)] + spans, spans + [(len(text), 0)]))
+    assert not rest.strip()  # only whitespace lies between the sentences
+
+
+def test_sentence_mode_scores_each_sentence_like_a_text_of_its_own(head_guard):  # noqa: F811
+    benign = "We walked along the river and watched the boats go by in the afternoon sun. " * 60
+    text = benign + HARMFUL
+    g = head_guard.with_settings(window=128, sentences="long")
+    off = g.with_settings(sentences="off")
+    assert g.fingerprint != off.fingerprint
+    v, v_off = g.check(text), off.check(text)
+    windows = [w for w in v.windows if w.kind == "window"]
+    sentences = [w for w in v.windows if w.kind == "sentence"]
+    assert [(w.start_char, w.score) for w in windows] == [(w.start_char, w.score) for w in v_off.windows]
+    assert len(sentences) == 61  # 60 benign sentences and the request
+    decisive = v.windows[v.decisive_window]
+    assert decisive.kind == "sentence" and text[decisive.start_char:decisive.end_char].strip() == HARMFUL
+    assert decisive.score == pytest.approx(g.check(HARMFUL).score, abs=1e-6)
+    assert v.score >= v_off.score
+    # texts that fit one window are unchanged in "long" mode; "all" splits them too
+    short = "We walked along the river. " + HARMFUL
+    assert len(g.check(short).windows) == 1
+    assert [w.kind for w in g.with_settings(sentences="all").check(short).windows] == ["window", "sentence",
+                                                                                         "sentence"]
+    with pytest.raises(GuardError, match="sentences must be one of long, all, off"):
+        g.with_settings(sentences="yes")
 
 
 def test_size_caps_raise_clear_errors_not_oom(head_guard):  # noqa: F811

@@ -50,9 +50,10 @@ def test_tricks_do_not_flip_the_default_guard(guard):
         np.testing.assert_allclose(got, base, atol=1e-6, err_msg=name)
 
 
-@pytest.mark.xfail(reason="measured on the shipped crest-me5s: the held-out filler of 300 benign instructions (4,297 "
-                   "tokens) is itself flagged (0.80: windows about fraud, piracy, crime law), and the windows that "
-                   "hold the request score no higher; see docs/guard.md, long inputs", strict=False)
+@pytest.mark.xfail(reason="measured on the shipped crest-me5s (benchmarks/results/long_input.md): with windows only "
+                   "the held-out filler of 300 benign instructions (4,297 tokens) is itself flagged (0.80) and the "
+                   "appended request never decides; with sentence scoring the request decides 4 of 5 times but "
+                   "benign sentences of the filler score 0.81-0.91; see docs/guard.md, long inputs", strict=False)
 def test_a_harmful_request_after_thousands_of_benign_tokens_is_caught(guard):
     from crestguard.data import load_dataset
 

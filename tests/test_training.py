@@ -417,14 +417,15 @@ def test_committed_model_card_is_what_the_recipe_writes():
     assert cfg["recipe"] == summary["config"]["recipe"] == "configs/crest-me5s.yaml"
 
 
-def test_committed_experiments_match_their_spec():
-    """Every run of configs/experiments/transfer.yaml has committed harness results, trained with the settings the
+@pytest.mark.parametrize("name", ["transfer", "long_input"])
+def test_committed_experiments_match_their_spec(name):
+    """Every run of configs/experiments/<name>.yaml has committed harness results, trained with the settings the
     spec gives it (base recipe + shared overrides + the run's own)."""
     import yaml
 
     from crestguard.training.experiments import load_spec
 
-    spec = load_spec(REPO / "configs" / "experiments" / "transfer.yaml")
+    spec = load_spec(REPO / "configs" / "experiments" / f"{name}.yaml")
     base = yaml.safe_load((REPO / spec["base_recipe"]).read_text())
     for run in spec["runs"]:
         folder = REPO / spec["reports_dir"] / run["name"]

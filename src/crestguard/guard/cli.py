@@ -27,6 +27,10 @@ class Backend(str, Enum):
     onnx = "onnx"
 
 
+SENTENCES_HELP = ("Also score each sentence on its own: long (inputs over one window), all, or off (default); "
+                  "see docs/guard.md.")
+
+
 def _load(model: str, backend: Backend, precision: Optional[str], thresholds: Optional[Path],
           threads: Optional[int] = None, **settings):
     from crestguard.guard.guard import load_guard
@@ -79,6 +83,7 @@ def check(
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model."),
     max_chars: int = typer.Option(200_000, "--max-chars", help="Refuse longer inputs."),
+    sentences: str = typer.Option("off", "--sentences", help=SENTENCES_HELP),
 ) -> None:
     """Judge a text, or every item of a file. Exit code 1 when anything is flagged (0 when nothing is, 2 on error)."""
     from crestguard.errors import CrestGuardError
@@ -92,7 +97,8 @@ def check(
     from crestguard.guard.files import check_file, count_items
 
     total = count_items(file, text_field, id_field) if file is not None else None  # a bad file fails before loading
-    guard = _load(model, backend, precision, thresholds, threads, batch_size=batch_size, max_chars=max_chars)
+    guard = _load(model, backend, precision, thresholds, threads, batch_size=batch_size, max_chars=max_chars,
+                  sentences=sentences)
     if text is not None:
         verdict = guard.check(sys.stdin.read() if text == "-" else text)
         if as_json:

@@ -11,9 +11,11 @@
    overlap by ``overlap`` tokens (stride ``window - overlap``), the last one aligned to the end. Nothing is
    truncated: any span of up to ``overlap`` tokens lies whole inside some window. Cost: about
    ``1000 / (window - overlap)`` windows per 1,000 tokens (:attr:`Guard.windows_per_1k_tokens`);
+   optionally (``sentences``, :mod:`.segments`) every sentence is also scored on its own: a request diluted in a
+   window of benign text barely moves that window's score, but it is caught as a sentence of its own;
 6. all windows of the batch sorted by length and run in batches (``batch_size`` windows, at most
    ``max_batch_tokens`` padded tokens per batch);
-7. score = ``sigmoid(margin / T)`` of the riskiest window (``margin`` = unsafe logit - safe logit, ``T`` the
+7. score = ``sigmoid(margin / T)`` of the riskiest window or sentence (``margin`` = unsafe logit - safe logit, ``T`` the
    policy's temperature); ``unsafe = score >= threshold`` with the language/cluster/global threshold.
 """
 
@@ -30,6 +32,7 @@ import numpy as np
 
 from crestguard.errors import CrestGuardError
 from crestguard.guard import normalize as norm
+from crestguard.guard import segments
 from crestguard.guard.backends import check_precision
 from crestguard.guard.thresholds import ThresholdPolicy, load_policy, sigmoid
 from crestguard.guard.verdict import Verdict, Window
@@ -40,6 +43,7 @@ MODELS_DIR = REPO_ROOT / "models"
 #: A threshold policy shipped inside a model folder is applied automatically.
 THRESHOLDS_NAME = "thresholds.yaml"
 _MODEL_MARKERS = ("crest_config.json", "config.json")
+SENTENCE_MODES = ("long", "all", "off")
 
 
 class GuardError(CrestGuardError):
@@ -64,6 +68,9 @@ class GuardSettings:
         max_batch_tokens: padded tokens per forward pass (bounds memory for long windows).
         normalize: apply :func:`crestguard.guard.normalize.normalize` before scoring.
         langid: identify the language (needed for per-language thresholds).
+        sentences: also score every sentence on its own: ``"long"`` for texts longer than one window, ``"all"``
+            for every text of more than one sentence, ``"off"`` never (the default: with the shipped model,
+            sentence scoring catches buried requests but flags most long benign texts; benchmarks/long_input.py).
     """
 
     window: int | None = None
@@ -74,6 +81,7 @@ class GuardSettings:
     max_batch_tokens: int = 8192
     normalize: bool = True
     langid: bool = True
+    sentences: str = "off"
 
 
 def available_models() -> list[str]:
@@ -201,7 +209,8 @@ class _Prepared:
     normalized: norm.Normalized
     ids: list[int]
     offsets: list[tuple[int, int]]
-    spans: list[tuple[int, int]]
+    spans: list[tuple[int, int]]  # windows first, then sentences
+    n_windows: int
 
 
 class Guard:
@@ -247,6 +256,8 @@ class Guard:
         overlap = window // 2 if settings.overlap is None else settings.overlap
         if not 0 <= overlap < window:
             raise GuardError(f"overlap must be at least 0 and below the window ({window}), got {overlap}")
+        if settings.sentences not in SENTENCE_MODES:
+            raise GuardError(f"sentences must be one of {', '.join(SENTENCE_MODES)}, got {settings.sentences!r}")
         return replace(settings, window=window, overlap=overlap)
 
     # -- identity ---------------------------------------------------------------------------------------------
@@ -265,6 +276,7 @@ class Guard:
             "model": self.model_hash, "backend": self.backend, "precision": self.precision,
             "policy": {k: v for k, v in self.policy.to_dict().items() if k != "calibration"},
             "window": s.window, "overlap": s.overlap, "normalize": s.normalize and norm.VERSION,
+            "sentences": s.sentences,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -350,7 +362,23 @@ class Guard:
                 if strict:
                     raise self._too_large(i, "tokens", len(enc.ids), s.max_tokens)
                 continue
-            out[i] = _Prepared(texts[i], n, enc.ids, enc.offsets, self._spans(len(enc.ids)))
+            windows = self._spans(len(enc.ids))
+            out[i] = _Prepared(texts[i], n, enc.ids, enc.offsets, windows + self._sentences(n.text, enc.offsets,
+                                                                                           windows), len(windows))
+        return out
+
+    def _sentences(self, text: str, offsets: list[tuple[int, int]],
+                   windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Token spans of the sentences to score on their own besides ``windows`` (see ``sentences``)."""
+        mode = self.settings.sentences
+        if mode == "off" or (mode == "long" and len(windows) == 1):
+            return []
+        seen = set(windows)
+        out = []
+        for a, b in segments.token_spans(segments.sentence_spans(text), offsets):
+            if b - a <= self.settings.window and (a, b) not in seen:  # a longer sentence lies in the windows
+                seen.add((a, b))
+                out.append((a, b))
         return out
 
     def _window_margins(self, prepared: Sequence[_Prepared]) -> list[np.ndarray]:
@@ -400,7 +428,8 @@ class Guard:
         best = int(np.argmax(margins))
         windows = tuple(
             Window(index=k, start_char=p.offsets[a][0] if b > a else 0, end_char=p.offsets[b - 1][1] if b > a else 0,
-                   tokens=b - a + len(self._head) + len(self._tail), score=float(scores[k]))
+                   tokens=b - a + len(self._head) + len(self._tail), score=float(scores[k]),
+                   kind="window" if k < p.n_windows else "sentence")
             for k, (a, b) in enumerate(p.spans)
         )
         language = confidence = cluster = None

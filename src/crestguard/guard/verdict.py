@@ -8,13 +8,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Window:
-    """One scored span of the (normalized) text, in token and character coordinates."""
+    """One scored span of the (normalized) text, in token and character coordinates: a ``"window"`` of the
+    model's length (the whole text when it fits) or a ``"sentence"`` scored on its own."""
 
     index: int
     start_char: int
     end_char: int
     tokens: int
     score: float
+    kind: str = "window"
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,9 @@ class Verdict:
         language_confidence: confidence of the language detector.
         cluster: the language's CREST cluster (``None`` if the language has none).
         code_mixed: more than one language detected with substantial weight.
-        windows: every window scored (one for texts that fit the model).
-        decisive_window: index into ``windows`` of the window that decided the verdict.
+        windows: every span scored: the windows (one for texts that fit the model), then, for long texts, the
+            sentences scored on their own.
+        decisive_window: index into ``windows`` of the span that decided the verdict.
         normalized: what normalization changed (e.g. ``{"zero_width_removed": 3, "confusables_folded": 2}``).
         text: the caller's original text, unchanged.
     """
