@@ -7,7 +7,8 @@ run, on the same prompts: real prompts from ../shared/data of 56-72 tokens (~64)
 
 - ``pipeline``: the plain ``transformers`` ``pipeline("text-classification")`` on the same model (torch fp32);
 - ``torch-fp32``, ``torch-bf16``, ``torch-int8``, ``onnx-int8``, ``onnx-fp32``: ``crestguard.load_guard`` with that
-  backend and precision, full path included (normalization, language ID, windows).
+  backend and precision, full path included (normalization, language ID, windows); ``onnx-int8-spin`` with idle
+  onnxruntime threads spinning (``spin=True``).
 
 Measured: single-request latency (p50/p99 over ``--requests`` sequential calls), throughput at batch sizes
 1-64 (texts/s over ``--texts`` prompts), ratios to the pipeline, cost vs input length (64 to 8,192 tokens, guard
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CONFIGS = ["pipeline", "torch-fp32", "torch-bf16", "torch-int8", "onnx-int8", "onnx-fp32"]
+CONFIGS = ["pipeline", "torch-fp32", "torch-bf16", "torch-int8", "onnx-int8", "onnx-int8-spin", "onnx-fp32"]
 BATCHES = [1, 8, 16, 32, 64]
 LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
 LENGTH_CONFIGS = ("torch-fp32", "onnx-int8")
@@ -107,8 +108,8 @@ def worker(config: str, args) -> dict:
     else:
         from crestguard import load_guard
 
-        backend, precision = config.split("-")
-        guard = load_guard(args.model, backend=backend, precision=precision, threads=args.threads)
+        backend, precision, *spin = config.split("-")
+        guard = load_guard(args.model, backend=backend, precision=precision, threads=args.threads, spin=bool(spin))
         tokenizer = guard.tokenizer
 
         def run(batch: list[str]):

@@ -143,7 +143,8 @@ def test_sentence_mode_scores_each_sentence_like_a_text_of_its_own(head_guard): 
     v, v_off = g.check(text), off.check(text)
     windows = [w for w in v.windows if w.kind == "window"]
     sentences = [w for w in v.windows if w.kind == "sentence"]
-    assert [(w.start_char, w.score) for w in windows] == [(w.start_char, w.score) for w in v_off.windows]
+    assert [w.start_char for w in windows] == [w.start_char for w in v_off.windows]
+    np.testing.assert_allclose([w.score for w in windows], [w.score for w in v_off.windows], atol=1e-6)
     assert len(sentences) == 61  # 60 benign sentences and the request
     decisive = v.windows[v.decisive_window]
     assert decisive.kind == "sentence" and text[decisive.start_char:decisive.end_char].strip() == HARMFUL
