@@ -57,7 +57,10 @@ def _show(verdict, guard) -> None:
     elif guard.settings.langid:
         table.add_row("language", "undetermined")
     w = verdict.windows[verdict.decisive_window]
-    table.add_row("windows", f"{len(verdict.windows)} scored; decisive #{w.index} (characters {w.start_char}-"
+    sentences = sum(x.kind == "sentence" for x in verdict.windows)
+    windows = len(verdict.windows) - sentences
+    scored = f"{windows} window{'s' * (windows != 1)}" + (f" + {sentences} sentences" if sentences else "")
+    table.add_row("windows", f"{scored} scored; decisive: {w.kind} #{w.index} (characters {w.start_char}-"
                   f"{w.end_char}, {w.tokens} tokens)")
     if verdict.normalized:
         table.add_row("normalized", ", ".join(f"{k} {v}" for k, v in verdict.normalized.items()))
