@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from crestguard.guard.cli import SENTENCES_HELP
+from crestguard.guard.cli import PRECISION_HELP, SENTENCES_HELP
 from crestguard.server.config import ServerConfig
 
 DEFAULTS = ServerConfig()
@@ -32,7 +32,7 @@ def serve(
     model: str = typer.Option("crest-me5s", "--model", "-m", help="Guard name or model folder."),
     backend: Backend = typer.Option(Backend.torch, "--backend", help="Inference backend."),
     precision: Optional[str] = typer.Option(None, "--precision",
-                                            help="torch: fp32 (default), bf16, int8; onnx: int8 (default), fp32."),
+                                            help=PRECISION_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (default: the backend's)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for all)."),
     port: int = typer.Option(8000, "--port", "-p", help="TCP port."),
