@@ -40,33 +40,25 @@ DOWN = "/bert/encoder/layer.{}/output/dense/MatMul"
 
 def build(recipe: str, fp32: Path, out: Path) -> Path:
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import quantize_dynamic
 
     from crestguard.guard import onnx_export as ox
 
     path = out / f"{recipe}.onnx"
     if recipe.startswith("nbits"):
-        blocks = out / f"{recipe}.blocks.onnx"
-        ox._weights_to_int8_blocks(fp32, blocks, block=int(recipe[5:]))
-        quantize_dynamic(str(blocks), str(path), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["Attention", "EmbedLayerNormalization", "Gather"],
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        ox._quantize(fp32, path, block=int(recipe[5:]))  # the export's own recipe, at this block size
     else:
         exclude = [DOWN.format(i) for i in range(12)] if recipe == "dynamic_fp32_down" else []
-        quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=True,
-                         nodes_to_exclude=exclude, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(str(fp32), str(path), per_channel=True, nodes_to_exclude=exclude,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return path
 
 
 def session(path: Path, threads: int, spin: bool):
-    import onnxruntime as ort
+    """The guard's own onnxruntime session settings (:class:`crestguard.guard.backends.OnnxBackend`)."""
+    from crestguard.guard.backends import OnnxBackend
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.inter_op_num_threads = 1
-    options.intra_op_num_threads = threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return OnnxBackend(path, threads=threads, spin=spin).session
 
 
 def feed(seqs: list[list[int]], pad: int) -> dict:

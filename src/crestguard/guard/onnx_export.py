@@ -143,14 +143,14 @@ def _weights_to_int8_blocks(src: Path, dst: Path, block: int = BLOCK) -> int:
     return replaced
 
 
-def _quantize(src: Path, dst: Path) -> int:
-    """int8: dense-layer weights in blocks (:func:`_weights_to_int8_blocks`), then the fused attention and the
-    embedding table by ``quantize_dynamic`` (per channel). Returns the number of dense layers quantized."""
+def _quantize(src: Path, dst: Path, block: int = BLOCK) -> int:
+    """int8: dense-layer weights in blocks of ``block`` (:func:`_weights_to_int8_blocks`), then the fused attention
+    and the embedding table by ``quantize_dynamic`` (per channel). Returns the number of dense layers quantized."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     blocks = dst.with_suffix(".blocks.onnx")
-    replaced = _weights_to_int8_blocks(src, blocks)
+    replaced = _weights_to_int8_blocks(src, blocks, block)
     quantize_dynamic(str(blocks), str(dst), weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["Attention", "EmbedLayerNormalization", "Gather"],
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
