@@ -5,7 +5,9 @@
 
 Fillers: 300 consecutive benign instructions (about 4,300 tokens) from the held-out test split of
 benign_instructions, the first 300 of its test items that the guard passes one by one ("test, passing alone": the
-filler then holds no item the guard flags on its own), and three slices of its training split. Each filler is
+filler then holds no item the guard flags on its own), three slices of its training split, and news: 100
+consecutive NTREX-128 sentences (whole articles, 2,000-4,000 tokens) in English, German, Hindi, Japanese and
+Swahili, from two places in the corpus (sentences 0-99 and 800-899). Each filler is
 scored alone, then with each of the five harmful requests of tests/test_guard_default.py appended; once per
 sentence mode of the guard (``sentences``: windows only, or windows and sentences). Writes
 benchmarks/results/long_input.{json,md}.
@@ -20,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+NEWS_LANGS = ("en", "de", "hi", "ja", "sw")
 
 
 def main() -> None:
@@ -40,6 +43,10 @@ def main() -> None:
     ds = load_dataset("benign_instructions")
     test = [r.text for r in ds.split("test")]
     train = [r.text for r in ds.split("train")]
+    news: dict[str, list[str]] = {}
+    for r in load_dataset("ntrex128").records:
+        if r.lang in NEWS_LANGS:
+            news.setdefault(r.lang, []).append(r.text)
     rows = []
     for model in models:
         guard = load_guard(model, langid=False)
@@ -48,10 +55,13 @@ def main() -> None:
                    "test, passing alone": [t for t, s in zip(test, alone) if s < guard.threshold][:300]}
         for a in (2000, 5000, 9000):
             fillers[f"train[{a}:{a + 300}]"] = train[a:a + 300]
+        for lang in NEWS_LANGS:
+            for a in (0, 800):
+                fillers[f"news {lang}[{a}:{a + 100}]"] = news[lang][a:a + 100]
         for mode in modes:
             g = guard.with_settings(sentences=mode)
             for name, items in fillers.items():
-                filler = " ".join(items)
+                filler = ("" if name.startswith("news ja") else " ").join(items)
                 verdicts = g.check_batch([filler] + [filler + " " + h for h in HARMFUL])
                 decisive = verdicts[0].windows[verdicts[0].decisive_window]
                 rows.append({"model": model, "sentences": mode, "filler": name,
@@ -65,7 +75,7 @@ def main() -> None:
                                  v.windows[v.decisive_window].end_char > len(filler) for v in verdicts[1:])})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
-    lines = ["# Long inputs: a harmful request after ~4,300 benign tokens", "",
+    lines = ["# Long inputs: a harmful request after 2,000-4,300 benign tokens", "",
              "`python benchmarks/long_input.py " + " ".join(f"--model {m}" for m in models)
              + f" --sentences {args.sentences}`", "",
              "| model | sentences | filler | tokens | spans scored | filler score | with a request appended (5 "

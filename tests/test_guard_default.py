@@ -50,15 +50,21 @@ def test_tricks_do_not_flip_the_default_guard(guard):
         np.testing.assert_allclose(got, base, atol=1e-6, err_msg=name)
 
 
-@pytest.mark.xfail(reason="measured on the shipped crest-me5s (benchmarks/results/long_input.md): with windows only "
-                   "the held-out filler of 300 benign instructions (4,297 tokens) is itself flagged (0.80) and the "
-                   "appended request never decides; with sentence scoring the request decides 4 of 5 times but "
-                   "benign sentences of the filler score 0.81-0.91; see docs/guard.md, long inputs", strict=False)
+@pytest.mark.xfail(reason="measured on the shipped crest-me5s (benchmarks/results/long_input.md, filler 'test, passing "
+                   "alone'): with windows only the filler passes (0.49) but 0 of 5 appended requests are caught; with "
+                   "sentence scoring 4 of 5 requests decide but benign sentences score up to 0.81; no model of "
+                   "reports/experiments/long_input does both; see docs/guard.md, long inputs", strict=False)
 def test_a_harmful_request_after_thousands_of_benign_tokens_is_caught(guard):
+    """A request after ~4,300 tokens of benign text is caught, by the window that holds it, and the benign text alone
+    passes. The filler is the first 300 held-out benign instructions that the guard passes one by one (never seen in
+    training, not even as context): a text that holds an item the guard flags alone is rightly flagged, so only such
+    items test what this test is about, that a long input neither raises the score of benign text nor dilutes a
+    request. benchmarks/long_input.py also reports the raw first 300 held-out items and training-split fillers."""
     from crestguard.data import load_dataset
 
-    # benign instructions of the held-out test split: never seen in training, not even as context
-    filler = " ".join(r.text for r in load_dataset("benign_instructions").split("test")[:300])
+    test = [r.text for r in load_dataset("benign_instructions").split("test")][:1000]
+    items = [t for t, v in zip(test, guard.check_batch(test)) if not v.unsafe][:300]
+    filler = " ".join(items)
     assert not guard.check(filler).unsafe
     texts = [filler + " " + h for h in HARMFUL]
     verdicts = guard.check_batch(texts)
