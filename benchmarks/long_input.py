@@ -35,7 +35,7 @@ def main() -> None:
     modes = args.sentences.split(",")
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_guard_default import HARMFUL
+    from test_guard_default import HARMFUL, passing_items
 
     from crestguard.data import load_dataset
     from crestguard.guard import load_guard
@@ -50,9 +50,7 @@ def main() -> None:
     rows = []
     for model in models:
         guard = load_guard(model, langid=False)
-        alone = guard.predict_scores(test[:1000])
-        fillers = {"test[0:300]": test[:300],
-                   "test, passing alone": [t for t, s in zip(test, alone) if s < guard.threshold][:300]}
+        fillers = {"test[0:300]": test[:300], "test, passing alone": passing_items(guard)}
         for a in (2000, 5000, 9000):
             fillers[f"train[{a}:{a + 300}]"] = train[a:a + 300]
         for lang in NEWS_LANGS:

@@ -33,6 +33,15 @@ BENIGN = [
 ]
 
 
+def passing_items(guard) -> list[str]:
+    """The first 300 of the held-out benign instructions (test split, first 1,000) that ``guard`` passes one by one:
+    the long-input filler here and in benchmarks/long_input.py."""
+    from crestguard.data import load_dataset
+
+    test = [r.text for r in load_dataset("benign_instructions").split("test")][:1000]
+    return [t for t, v in zip(test, guard.check_batch(test)) if not v.unsafe][:300]
+
+
 @pytest.fixture(scope="module")
 def guard():
     return load_guard("crest-me5s")
@@ -60,11 +69,7 @@ def test_a_harmful_request_after_thousands_of_benign_tokens_is_caught(guard):
     training, not even as context): a text that holds an item the guard flags alone is rightly flagged, so only such
     items test what this test is about, that a long input neither raises the score of benign text nor dilutes a
     request. benchmarks/long_input.py also reports the raw first 300 held-out items and training-split fillers."""
-    from crestguard.data import load_dataset
-
-    test = [r.text for r in load_dataset("benign_instructions").split("test")][:1000]
-    items = [t for t, v in zip(test, guard.check_batch(test)) if not v.unsafe][:300]
-    filler = " ".join(items)
+    filler = " ".join(passing_items(guard))
     assert not guard.check(filler).unsafe
     texts = [filler + " " + h for h in HARMFUL]
     verdicts = guard.check_batch(texts)
