@@ -5,12 +5,12 @@
 - ``model.onnx``: ``torch.onnx.export`` (TorchScript exporter, opset 17, eager attention so that onnxruntime's
   transformer optimizer can fuse it) with dynamic batch and sequence axes, then fused by
   ``onnxruntime.transformers.optimizer`` (attention, embedding + LayerNorm, bias + GELU, skip + LayerNorm);
-- ``model.int8.onnx``: the same in int8. Every dense layer becomes ``MatMulNBits`` (8-bit weights in blocks of
-  128, int8 compute with activations quantized per block at run time); the fused attention and the embedding table are
-  quantized by ``onnxruntime.quantization.quantize_dynamic`` (per channel). Plain ``quantize_dynamic`` on every op
-  (per-tensor activation scales) agreed with torch on only ~98% of labels on a sample of the evaluation suite:
-  BERT's activation outliers (the FFN down-projections above all) need per-block scales. Blocks of 128 instead of
-  32 give the same parity and a faster graph (``benchmarks/results/int8_recipes.md``);
+- ``model.int8.onnx``: the same in int8 with one activation scale per token, computed at run time
+  (:mod:`crestguard.guard.int8_rows`: smoothed per-row int8 for the attention and FFN input projections, shifted
+  per-row int8 after the GELU, ``quantize_dynamic`` for the rest). Plain ``quantize_dynamic`` (one scale per tensor)
+  agreed with fp32 on only ~98% of labels on a sample of the evaluation suite; ``MatMulNBits`` (8-bit weights in
+  blocks of 128, activations quantized per block) on 99.2% at 85 texts/s, the per-row graph on 99.6% at 100
+  (``benchmarks/results/int8_recipes.md``);
 - ``tokenizer.json``: the model's fast tokenizer (including its Unicode NFC step), read with ``tokenizers`` alone;
 - ``onnx_meta.json`` (written last: its presence means complete): the model's ``crest_config.json`` content, the
   pad id, the fused operators, file sizes, the model hash and library versions.
@@ -39,9 +39,7 @@ TOKENIZER_NAME = "tokenizer.json"
 FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 OPSET = 17
 #: Bump when the export recipe changes (part of the cache key).
-RECIPE = 4
-#: Weights per quantization block along K of the dense layers (divides 384 and 1536).
-BLOCK = 128
+RECIPE = 5
 
 Progress = Callable[[str], None]
 
@@ -103,61 +101,6 @@ def _optimize(src: Path, dst: Path, config) -> dict:
     return {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
 
 
-def _weights_to_int8_blocks(src: Path, dst: Path, block: int = BLOCK) -> int:
-    """Replace every MatMul with a constant 2-D weight by ``MatMulNBits`` (8-bit, symmetric, blocks of ``block``
-    along K, ``accuracy_level=4``: int8 compute with activations quantized per block at run time). Returns the
-    number of MatMuls replaced. The packing is onnxruntime's own (the kernel its weight-only quantizer uses)."""
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
-    from onnxruntime.capi._pybind_state import quantize_matmul_8bits
-
-    model = onnx.load(str(src))
-    inits = {i.name: i for i in model.graph.initializer}
-    nodes, replaced = [], 0
-    for node in model.graph.node:
-        init = inits.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
-        weight = numpy_helper.to_array(init).astype(np.float32) if init is not None else None
-        if weight is None or weight.ndim != 2:
-            nodes.append(node)
-            continue
-        k, n = weight.shape
-        blocks = -(-k // block)
-        weight = np.ascontiguousarray(np.pad(weight, ((0, blocks * block - k), (0, 0))))
-        packed = np.zeros((n, blocks, block), dtype=np.uint8)
-        scales = np.zeros((n, blocks), dtype=np.float32)
-        quantize_matmul_8bits(packed, weight, scales, np.zeros((n, blocks), dtype=np.uint8), block, n, blocks * block,
-                              True)
-        model.graph.initializer.remove(init)
-        model.graph.initializer.extend([numpy_helper.from_array(packed, init.name + "_q8"),
-                                        numpy_helper.from_array(scales, init.name + "_scales")])
-        nodes.append(helper.make_node("MatMulNBits", [node.input[0], init.name + "_q8", init.name + "_scales"],
-                                      list(node.output), name=node.name + "_q8", domain="com.microsoft", K=k, N=n,
-                                      bits=8, block_size=block, accuracy_level=4))
-        replaced += 1
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    if not any(o.domain == "com.microsoft" for o in model.opset_import):
-        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    onnx.save(model, str(dst))
-    return replaced
-
-
-def _quantize(src: Path, dst: Path, block: int = BLOCK) -> int:
-    """int8: dense-layer weights in blocks of ``block`` (:func:`_weights_to_int8_blocks`), then the fused attention
-    and the embedding table by ``quantize_dynamic`` (per channel). Returns the number of dense layers quantized."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    blocks = dst.with_suffix(".blocks.onnx")
-    replaced = _weights_to_int8_blocks(src, blocks, block)
-    quantize_dynamic(str(blocks), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["Attention", "EmbedLayerNormalization", "Gather"],
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    blocks.unlink()
-    return replaced
-
-
 def export_onnx(model_dir: str | Path, force: bool = False, progress: Progress | None = None) -> Path:
     """Export the classifier in ``model_dir`` to ONNX fp32 + int8 in the cache; return the folder.
 
@@ -177,6 +120,7 @@ def export_onnx(model_dir: str | Path, force: bool = False, progress: Progress |
     import torch
 
     from crestguard.guard.guard import quiet_transformers
+    from crestguard.guard.int8_rows import calibration_batches, quantize_rows
     from crestguard.modeling import load_classifier
 
     say = progress or (lambda _msg: None)
@@ -204,7 +148,8 @@ def export_onnx(model_dir: str | Path, force: bool = False, progress: Progress |
             fused = _optimize(tmp / "raw.onnx", tmp / FILES["fp32"], bundle.model.config)
             (tmp / "raw.onnx").unlink()
             say("quantizing to int8")
-            quantized = _quantize(tmp / FILES["fp32"], tmp / FILES["int8"])
+            quantized = quantize_rows(tmp / FILES["fp32"], tmp / FILES["int8"],
+                                      calibration_batches(bundle.tokenizer.backend_tokenizer, pad_id))
         bundle.tokenizer.backend_tokenizer.save(str(tmp / TOKENIZER_NAME))
         meta = {
             "model_dir": str(model_dir),
@@ -214,8 +159,7 @@ def export_onnx(model_dir: str | Path, force: bool = False, progress: Progress |
             "pad_id": pad_id,
             "opset": OPSET,
             "fused_operators": fused,
-            "int8_dense_layers": quantized,
-            "int8_block": BLOCK,
+            "int8_operators": quantized,
             "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
             "files": {k: {"name": v, "bytes": (tmp / v).stat().st_size} for k, v in FILES.items()},
         }
