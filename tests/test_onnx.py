@@ -47,11 +47,10 @@ def test_export_writes_a_complete_folder_keyed_by_the_model_hash(tiny_onnx):
     for name in (*onnx_export.FILES.values(), onnx_export.TOKENIZER_NAME):
         assert (folder / name).stat().st_size > 0
     assert meta["files"]["int8"]["bytes"] < meta["files"]["fp32"]["bytes"] / 2
-    # per-row int8 (crestguard.guard.int8_rows): per layer, the FFN up-projection (after a LayerNorm) and the
-    # down-projection (after the GELU, shifted); this RoBERTa graph has no fused embedding mask, so its attention
-    # stays with quantize_dynamic
+    # per-row int8 (crestguard.guard.int8_rows): per layer, the FFN up-projection (after a LayerNorm), the
+    # down-projection (after the GELU, shifted) and the attention's smoothed input
     ops = meta["int8_operators"]
-    assert (ops["dense_rows"], ops["dense_gelu_shifted"], ops["attention"]) == (2, 2, 0)
+    assert (ops["dense_rows"], ops["dense_gelu_shifted"], ops["attention_smoothed"]) == (2, 2, 2)
     assert onnx_export.export_onnx(model_dir) == folder  # cached: no second export
     assert not list(folder.parent.glob(".tmp-*"))
 

@@ -28,7 +28,7 @@ class Backend(str, Enum):
 
 
 PRECISION_HELP = ("torch: fp32 (default), bf16, int8 (fast, but ~6% of labels differ from fp32; for 8 bits use "
-                  "--backend onnx); onnx: int8 (default, 99.6% of fp32's labels), fp32.")
+                  "--backend onnx); onnx: int8 (default, 99.5% of fp32's labels), fp32.")
 SENTENCES_HELP = ("Also score each sentence on its own: long (inputs over one window), all, or off (default); "
                   "see docs/guard.md.")
 
