@@ -82,7 +82,7 @@ def weights_to_int8_blocks(src: Path, dst: Path, block: int) -> int:
 
 
 def quantize_blocks(src: Path, dst: Path, block: int) -> int:
-    """int8: dense-layer weights in blocks of ``block`` (:func:`_weights_to_int8_blocks`), then the fused attention
+    """int8: dense-layer weights in blocks of ``block`` (:func:`weights_to_int8_blocks`), then the fused attention
     and the embedding table by ``quantize_dynamic`` (per channel). Returns the number of dense layers quantized."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -215,9 +215,10 @@ def main() -> None:
              f"`python benchmarks/int8_recipes.py --model {args.model} --per-set {args.per_set} --threads "
              f"{args.threads}`", "",
              f"{len(texts)} texts of the default suite ({args.per_set} per set), labels at threshold 0.5 against the "
-             "fp32 graph; throughput on batches of 64 prompts of ~64 tokens (best of 3 passes); single requests (300 per "
-             "graph); the graphs are timed in 3 interleaved rounds.", "",
-             "| recipe | same label | mean abs Δscore | texts/s (b64) | p50 ms | p90 ms | p50 ms, spinning threads | MB |",
+             "fp32 graph; throughput on batches of 64 prompts of ~64 tokens (best of 3 passes); single requests (300 "
+             "per graph); the graphs are timed in 3 interleaved rounds.", "",
+             "| recipe | same label | mean abs Δscore | texts/s (b64) | p50 ms | p90 ms | p50 ms, spinning threads "
+             "| MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows.items():
         mb = f"{r['bytes'] / 2**20:.0f}" if "bytes" in r else ""

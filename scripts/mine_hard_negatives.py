@@ -109,28 +109,29 @@ def main() -> None:
     found = found[: args.cap]
     summary = {"unit": args.unit, "docs": len(docs), "spans": spans, "kept": len(found),
                "score_range": [round(found[-1][0], 3), round(found[0][0], 3)] if found else None, "out": str(args.out)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    records = []
     if unit == "sentence":
-        with open(args.out, "w") as fh:
-            for score, d, i, span in found:
-                group = f"hard_sentence:{args.seed}:{d}:{i}"
-                fh.write(json.dumps({"id": group, "text": span, "label": 0, "lang": "en", "group": group,
-                                     "category": "hard_sentence", "source": "mined", "mined_score": round(score, 4)},
-                                    ensure_ascii=False) + "\n")
-        print(json.dumps(summary))
-        return
-    requests = harmful_requests(args.seed)
-    limit = guard.settings.window
-    with open(args.out, "w") as fh:
+        for score, d, i, span in found:
+            group = f"hard_sentence:{args.seed}:{d}:{i}"
+            records.append({"id": group, "text": span, "label": 0, "group": group, "category": "hard_sentence",
+                            "mined_score": round(score, 4)})
+    else:
+        requests = harmful_requests(args.seed)
+        summary["requests_pool"] = len(requests)
         for score, d, i, window in found:
             request = requests[int(rng.integers(len(requests)))]
             group = f"hard_window:{args.seed}:{d}:{i}"
-            for label, text in ((0, window), (1, insert_request(window, request.text, rng, guard.tokenizer, limit))):
-                fh.write(json.dumps({"id": f"{group}:{label}", "text": text, "label": label, "lang": "en",
-                                     "group": group, "request_lang": request.lang if label else None,
-                                     "category": "hard_window" if label == 0 else "hard_window_request",
-                                     "source": "mined", "mined_score": round(score, 4)}, ensure_ascii=False) + "\n")
-    print(json.dumps({**summary, "requests_pool": len(requests)}))
+            inserted = insert_request(window, request.text, rng, guard.tokenizer, guard.settings.window)
+            records += [{"id": f"{group}:0", "text": window, "label": 0, "group": group, "category": "hard_window",
+                         "mined_score": round(score, 4)},
+                        {"id": f"{group}:1", "text": inserted, "label": 1, "group": group,
+                         "category": "hard_window_request", "request_lang": request.lang,
+                         "mined_score": round(score, 4)}]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w") as fh:
+        for r in records:
+            fh.write(json.dumps({**r, "lang": "en", "source": "mined"}, ensure_ascii=False) + "\n")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

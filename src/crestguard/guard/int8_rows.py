@@ -23,7 +23,8 @@ activation is quantized per row at run time, with plain ONNX operators and onnxr
 
 Measured on the shipped guard against its fp32 graph (1,080 suite texts, graph alone, batch 64): the same label on
 99.35% of texts (mean |Δscore| 0.0045) at 107 texts/s, where MatMulNBits with 8-bit weight blocks of 128 (the
-previous recipe) gave 99.17% (0.0055) at 85 and plain ``quantize_dynamic`` 98.33% (0.0165) at 121 (``benchmarks/results/int8_recipes.md``).
+previous recipe) gave 99.17% (0.0055) at 85 and plain ``quantize_dynamic`` 98.33% (0.0165) at 121
+(``benchmarks/results/int8_recipes.md``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ GELU_SHIFT = 0.17
 ALPHA = 0.5
 _DYNAMIC_OPS = {"MatMul", "Attention", "EmbedLayerNormalization", "Gather"}
 _GELUS = {"BiasGelu", "Gelu", "FastGelu"}
-_NORMS = {"LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormalization", "SkipSimplifiedLayerNormalization"}
+_NORMS = {"LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormalization",
+          "SkipSimplifiedLayerNormalization"}
 
 
 def calibration_prompts() -> list[str]:
@@ -88,10 +90,12 @@ def channel_maxima(fp32: Path, names: Sequence[str], batches: Sequence[dict]) ->
 
 
 class _Rewriter:
-    def __init__(self, model, maxima: dict[str, np.ndarray]):
+    """Builds the rewritten node list of ``model`` (``self.nodes``); ``maxima`` must be set before rewriting."""
+
+    def __init__(self, model):
         from onnx import numpy_helper
 
-        self.model, self.graph, self.maxima = model, model.graph, maxima
+        self.graph, self.maxima = model.graph, {}
         self.inits = {i.name: i for i in self.graph.initializer}
         self.producer = {o: n for n in self.graph.node for o in n.output}
         self.consumers: dict[str, list] = {}
@@ -99,7 +103,7 @@ class _Rewriter:
             for i in n.input:
                 self.consumers.setdefault(i, []).append(n)
         self.nodes: list = []
-        self.to_array = numpy_helper.to_array
+        self.to_array, self.from_array = numpy_helper.to_array, numpy_helper.from_array
         self.const("rq_127", np.float32(127.0))
         self.const("rq_255", np.float32(255.0))
         self.const("rq_shift", np.float32(GELU_SHIFT))
@@ -108,10 +112,21 @@ class _Rewriter:
         self.const("rq_zp0", np.uint8(0))
 
     def const(self, name: str, value) -> str:
-        from onnx import numpy_helper
-
-        self.graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+        self.graph.initializer.append(self.from_array(np.asarray(value), name))
         return name
+
+    def replace_init(self, name: str, value: np.ndarray) -> None:
+        self.inits[name].CopyFrom(self.from_array(value.astype(np.float32), name))
+
+    def targets(self) -> list[str]:
+        """Activations whose channel maxima the rewrite needs: inputs of the fused attentions and of the dense
+        layers that follow a normalization."""
+        out = set()
+        for n in self.graph.node:
+            src = self.producer.get(n.input[0]) if n.input else None
+            if n.op_type == "Attention" or (n.op_type == "MatMul" and src is not None and src.op_type in _NORMS):
+                out.add(n.input[0])
+        return sorted(out)
 
     def node(self, op: str, inputs: list[str], outputs: list[str], **attrs) -> None:
         from onnx import helper
@@ -159,53 +174,36 @@ class _Rewriter:
     def attention(self, node) -> bool:
         """Smooth the input channels of a fused ``Attention`` (its QKV weight rescaled in place); the attention is
         then quantized by ``quantize_dynamic`` (``QAttention``). False when it has no constant 2-D weight."""
-        from onnx import numpy_helper
-
         w = self.weight(node)
         if w is None:
             return False
         x, w = self.smooth(node.input[0], w, node.name or node.output[0])
-        init = self.inits[node.input[1]]
-        init.CopyFrom(numpy_helper.from_array(w.astype(np.float32), init.name))
+        self.replace_init(node.input[1], w)
         node.input[0] = x
         return True
 
-    def dense(self, node) -> bool:
-        """A MatMul after a GELU (shifted) or after a LayerNorm (smoothed); False for any other MatMul."""
+    def dense(self, node) -> str | None:
+        """A MatMul after a GELU (shifted) or after a LayerNorm (smoothed): the kind rewritten, ``None`` for any
+        other MatMul."""
         w = self.weight(node)
         src = self.producer.get(node.input[0])
         if w is None or src is None:
-            return False
+            return None
         p = (node.name or node.output[0]).replace("/", "_")
         if src.op_type in _GELUS:
             after = self.consumers.get(node.output[0], [])
             if len(after) != 1 or after[0].op_type != "SkipLayerNormalization" or len(after[0].input) != 5 \
                     or after[0].input[4] not in self.inits:
-                return False
-            bias = self.inits[after[0].input[4]]
-            from onnx import numpy_helper
-
-            bias.CopyFrom(numpy_helper.from_array(
-                (self.to_array(bias) - GELU_SHIFT * w.sum(0)).astype(np.float32), bias.name))
+                return None
+            bias = after[0].input[4]
+            self.replace_init(bias, self.to_array(self.inits[bias]) - GELU_SHIFT * w.sum(0))
             self.int8_matmul(node.input[0], w, node.output[0], p, shifted=True)
-            return True
+            return "dense_gelu_shifted"
         if src.op_type in _NORMS:
             x, w = self.smooth(node.input[0], w, p)
             self.int8_matmul(x, w, node.output[0], p, shifted=False)
-            return True
-        return False
-
-
-def row_targets(model) -> list[str]:
-    """Activations whose channel maxima the rewrite needs: inputs of the fused attentions and of the dense layers
-    that follow a normalization."""
-    producer = {o: n for n in model.graph.node for o in n.output}
-    out = set()
-    for n in model.graph.node:
-        src = producer.get(n.input[0]) if n.input else None
-        if n.op_type == "Attention" or (n.op_type == "MatMul" and src is not None and src.op_type in _NORMS):
-            out.add(n.input[0])
-    return sorted(out)
+            return "dense_rows"
+        return None
 
 
 def quantize_rows(fp32: Path, dst: Path, batches: Sequence[dict]) -> dict[str, int]:
@@ -217,19 +215,16 @@ def quantize_rows(fp32: Path, dst: Path, batches: Sequence[dict]) -> dict[str, i
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(fp32))
-    rw = _Rewriter(model, channel_maxima(fp32, row_targets(model), batches))
+    rw = _Rewriter(model)
+    rw.maxima = channel_maxima(fp32, rw.targets(), batches)
     counts = {"attention_smoothed": 0, "dense_rows": 0, "dense_gelu_shifted": 0}
     dynamic = []
     for node in list(model.graph.node):
         if node.op_type == "Attention" and rw.attention(node):
             counts["attention_smoothed"] += 1
-        elif node.op_type == "MatMul":
-            gelu = rw.producer.get(node.input[0]) is not None and rw.producer[node.input[0]].op_type in _GELUS
-            if rw.dense(node):
-                counts["dense_gelu_shifted" if gelu else "dense_rows"] += 1
-                continue
-            if rw.weight(node) is not None:
-                dynamic.append(node.name)
+        elif node.op_type == "MatMul" and (kind := rw.dense(node)):
+            counts[kind] += 1
+            continue
         if node.op_type in _DYNAMIC_OPS:
             dynamic.append(node.name)
         rw.nodes.append(node)
