@@ -44,6 +44,9 @@ def test_export_writes_a_complete_folder_keyed_by_the_model_hash(tiny_onnx):
     meta = json.loads((folder / onnx_export.META_NAME).read_text())
     assert meta["model_hash"] == digest and meta["pad_id"] == 1
     assert meta["fused_operators"].get("Attention") == 2  # one fused attention per layer
+    # split again (onnxruntime's fused kernel is slow), and the last layer after its attention on [CLS] alone
+    assert meta["fused_operators"]["SkipLayerNormalization split"] == 4
+    assert meta["fused_operators"]["last layer on the first token"] == 1
     for name in (*onnx_export.FILES.values(), onnx_export.TOKENIZER_NAME):
         assert (folder / name).stat().st_size > 0
     assert meta["files"]["int8"]["bytes"] < meta["files"]["fp32"]["bytes"] / 2
@@ -67,6 +70,25 @@ def test_onnx_fp32_matches_torch_and_int8_is_close(tiny_onnx):
     np.testing.assert_allclose(int8.predict_scores(TEXTS), [v.score for v in ref], atol=0.02)
     assert len({torch_guard.fingerprint, fp32.fingerprint, int8.fingerprint}) == 3
     assert (fp32.name, int8.name) == (f"{model_dir.name}@onnx-fp32", f"{model_dir.name}@onnx-int8")
+
+
+def test_the_serving_session_keeps_the_normalizations_split(tiny_onnx, tmp_path):
+    """onnxruntime would fuse Add + LayerNormalization back into its slow SkipLayerNormalization kernel; the
+    backend's session turns that fusion off."""
+    import onnx
+    import onnxruntime as ort
+
+    _, folder, _ = tiny_onnx
+
+    def fused_norms(disabled) -> int:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+        ort.InferenceSession(str(folder / onnx_export.FILES["int8"]), options, disabled_optimizers=disabled)
+        graph = onnx.load(options.optimized_model_filepath).graph
+        return sum(n.op_type == "SkipLayerNormalization" for n in graph.node)
+
+    assert fused_norms([]) > 0
+    assert fused_norms(list(onnx_export.DISABLED_OPTIMIZERS)) == 0
 
 
 def test_serving_from_onnx_imports_no_torch(tiny_onnx):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from crestguard.errors import CrestGuardError, require
+from crestguard.guard.onnx_export import DISABLED_OPTIMIZERS
 
 PRECISIONS = {"torch": ("fp32", "bf16", "int8"), "onnx": ("int8", "fp32")}
 
@@ -81,7 +82,8 @@ class OnnxBackend:
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                            disabled_optimizers=list(DISABLED_OPTIMIZERS))
         self.path = path
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

@@ -15,9 +15,9 @@ activation is quantized per row at run time, with plain ONNX operators and onnxr
   (one scale per tensor). A per-row QKV projection with ``MultiHeadAttention`` agreed with fp32 no better (99.44%
   against 99.72% of 1,080 suite texts) and ran 6% slower;
 - **dense layers after a GELU** (the FFN down-projections, BERT's worst outliers): GELU ≥ -0.17, so ``x + 0.17`` is
-  quantized unsigned per row with zero point 0, and ``-0.17 · colsum(W)`` is added to the bias of the following
-  ``SkipLayerNormalization`` (an ``Add`` right after the per-row rescaling is fused by onnxruntime into
-  ``MatMulIntegerToFloat``, which assumes one scale per tensor and computes wrong numbers);
+  quantized unsigned per row with zero point 0, and ``-0.17 · colsum(W)`` is added to the bias of the residual
+  connection (not right after the layer: an ``Add`` of a constant after the per-row rescaling is fused by
+  onnxruntime into ``MatMulIntegerToFloat``, which assumes one scale per tensor and computes wrong numbers);
 - everything else that ``quantize_dynamic`` handles (the attentions, the attention output projections, whose
   per-tensor error is small, and the embedding table) is left to it.
 
@@ -41,8 +41,7 @@ GELU_SHIFT = 0.17
 ALPHA = 0.5
 _DYNAMIC_OPS = {"MatMul", "Attention", "EmbedLayerNormalization", "Gather"}
 _GELUS = {"BiasGelu", "Gelu", "FastGelu"}
-_NORMS = {"LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormalization",
-          "SkipSimplifiedLayerNormalization"}
+_NORMS = {"LayerNormalization", "EmbedLayerNormalization"}
 
 
 def calibration_prompts() -> list[str]:
@@ -84,7 +83,9 @@ def channel_maxima(fp32: Path, names: Sequence[str], batches: Sequence[dict]) ->
         for feed in batches:
             mask = feed["attention_mask"].astype(bool)
             for name, value in zip(names, sess.run(list(names), feed)):
-                m = np.abs(value[mask] if value.ndim == 3 else value.reshape(-1, value.shape[-1])).max(0)
+                # [batch, tokens, channels]; the last layer may hold the first token only
+                m = np.abs(value[mask[:, :value.shape[1]]] if value.ndim == 3
+                           else value.reshape(-1, value.shape[-1])).max(0)
                 out[name] = m if name not in out else np.maximum(out[name], m)
     return out
 
@@ -182,6 +183,17 @@ class _Rewriter:
         node.input[0] = x
         return True
 
+    def residual_bias(self, y: str) -> str | None:
+        """The constant bias added to the residual that ``y`` joins: ``y + (skip + bias)``, the form of
+        :func:`crestguard.guard.onnx_export.split_skip_layernorm`."""
+        after = self.consumers.get(y, [])
+        if len(after) != 1 or after[0].op_type != "Add":
+            return None
+        other = self.producer.get(next((i for i in after[0].input if i != y), ""))
+        if other is None or other.op_type != "Add":
+            return None
+        return next((i for i in other.input if i in self.inits), None)
+
     def dense(self, node) -> str | None:
         """A MatMul after a GELU (shifted) or after a LayerNorm (smoothed): the kind rewritten, ``None`` for any
         other MatMul."""
@@ -191,11 +203,9 @@ class _Rewriter:
             return None
         p = (node.name or node.output[0]).replace("/", "_")
         if src.op_type in _GELUS:
-            after = self.consumers.get(node.output[0], [])
-            if len(after) != 1 or after[0].op_type != "SkipLayerNormalization" or len(after[0].input) != 5 \
-                    or after[0].input[4] not in self.inits:
+            bias = self.residual_bias(node.output[0])
+            if bias is None:
                 return None
-            bias = after[0].input[4]
             self.replace_init(bias, self.to_array(self.inits[bias]) - GELU_SHIFT * w.sum(0))
             self.int8_matmul(node.input[0], w, node.output[0], p, shifted=True)
             return "dense_gelu_shifted"
@@ -225,7 +235,7 @@ def quantize_rows(fp32: Path, dst: Path, batches: Sequence[dict]) -> dict[str, i
         elif node.op_type == "MatMul" and (kind := rw.dense(node)):
             counts[kind] += 1
             continue
-        if node.op_type in _DYNAMIC_OPS:
+        if node.op_type in _DYNAMIC_OPS and (node.op_type != "Gather" or node.input[0] in rw.inits):
             dynamic.append(node.name)
         rw.nodes.append(node)
     del model.graph.node[:]
