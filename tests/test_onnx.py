@@ -44,9 +44,11 @@ def test_export_writes_a_complete_folder_keyed_by_the_model_hash(tiny_onnx):
     meta = json.loads((folder / onnx_export.META_NAME).read_text())
     assert meta["model_hash"] == digest and meta["pad_id"] == 1
     assert meta["fused_operators"].get("Attention") == 2  # one fused attention per layer
-    # split again (onnxruntime's fused kernel is slow), and the last layer after its attention on [CLS] alone
+    # crestguard.guard.graph_passes: SkipLayerNormalization split again, the last layer after its attention on
+    # [CLS] alone, the padding dropped between attentions
     assert meta["fused_operators"]["SkipLayerNormalization split"] == 4
     assert meta["fused_operators"]["last layer on the first token"] == 1
+    assert meta["fused_operators"]["layers on real tokens only"] == 1  # between the two attentions
     for name in (*onnx_export.FILES.values(), onnx_export.TOKENIZER_NAME):
         assert (folder / name).stat().st_size > 0
     assert meta["files"]["int8"]["bytes"] < meta["files"]["fp32"]["bytes"] / 2

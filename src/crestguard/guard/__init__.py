@@ -8,7 +8,8 @@ Example:
 
 Submodules: :mod:`~crestguard.guard.normalize` (obfuscation), :mod:`~crestguard.guard.langid` (language ID),
 :mod:`~crestguard.guard.thresholds` (temperature and thresholds), :mod:`~crestguard.guard.backends` (torch/ONNX),
-:mod:`~crestguard.guard.onnx_export` (with :mod:`~crestguard.guard.int8_rows`, the int8 recipe),
+:mod:`~crestguard.guard.onnx_export` (with :mod:`~crestguard.guard.graph_passes`, exact graph rewrites, and
+:mod:`~crestguard.guard.int8_rows`, the int8 recipe),
 :mod:`~crestguard.guard.verdict` (the shared result types).
 Heavy modules load on first use.
 """

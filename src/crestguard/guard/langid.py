@@ -99,12 +99,14 @@ def detect(text: str) -> LanguageGuess:
 
     if not any(c.isalpha() for c in text):
         return LanguageGuess(None, 0.0)
-    label, confidence = _top(text, 1)[0]
+    whole = _top(text, 2)
+    label, confidence = whole[0]
     language = _canonical(label, text)
     weights: dict[str, float] = {}
     second_in_sentence = False
-    for sentence in _sentences(text):
-        top = _top(sentence, 2)
+    sentences = _sentences(text)
+    for sentence in sentences:
+        top = whole if len(sentences) == 1 else _top(sentence, 2)
         if top[0][1] >= SENTENCE_CONFIDENCE:
             key = _canonical(top[0][0], sentence) or top[0][0]
             weights[key] = weights.get(key, 0.0) + len(sentence)

@@ -38,6 +38,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 #: Bump when the rules change: it is part of the guard's fingerprint (scores may change).
 VERSION = 1
@@ -96,6 +97,10 @@ FOLD = {"LATIN": _pairs(_TO_LATIN), **{script: _pairs(spec) for script, spec in 
 CONFUSABLES = FOLD["LATIN"]
 LATIN_VARIANTS = _pairs(_LATIN_VARIANTS)
 _WORD = re.compile(r"[^\W\d_]+")
+#: Every character that steps 1-4 may remove or decode.
+_STRIPPED = re.compile("[" + "".join(re.escape(c) for c in sorted(
+    _INVISIBLE | _BIDI | {_ZWSP, _ZWJ, _ZWNJ} | {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))} - _KEEP_CONTROLS))
+    + f"{chr(_TAG_FIRST)}-{chr(_TAG_LAST)}]")
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ class Normalized:
     changes: dict[str, int] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=8192)
 def _script(ch: str) -> str:
     """The first word of the character's Unicode name (``LATIN``, ``CYRILLIC``, ``DIGIT``...), ``""`` if unnamed."""
     name = unicodedata.name(ch, "")
@@ -124,6 +130,8 @@ def _keeps_joiner(joiner: str, before: str | None, after: str | None) -> bool:
 
 def _strip_invisible(text: str, counts: Counter) -> str:
     """Steps 1-4: decode tag characters; remove invisible, bidi and control characters."""
+    if not _STRIPPED.search(text):  # most texts: nothing to do, no loop over characters in Python
+        return text
     out: list[str] = []
     n = len(text)
     flag_tags = False  # inside a tag run that follows U+1F3F4 (a subdivision flag such as England's)
@@ -153,7 +161,9 @@ def _strip_invisible(text: str, counts: Counter) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=65536)
 def _letter_scripts(word: str) -> Counter:
+    """The scripts of a word's letters, counted (cached: words recur; callers must not modify the result)."""
     return Counter(_script(c) for c in word)
 
 
@@ -175,9 +185,13 @@ def _fold_target(word: str, scripts: Counter, main: str) -> str | None:
 
 def _fold_confusables(text: str, counts: Counter) -> str:
     """Step 6: fold the lookalikes of mixed-script words (see the module docstring for the rules)."""
+    if text.isascii():  # no lookalike
+        return text
     if any(c in LATIN_VARIANTS for c in text):
         counts["confusables_folded"] += sum(1 for c in text if c in LATIN_VARIANTS)
         text = "".join(LATIN_VARIANTS.get(c, c) for c in text)
+    if len({_script(c) for c in set(text) if _WORD.match(c)}) < 2:
+        return text  # the letters of one script only: no word mixes scripts, and no lookalike stands alone
     words = [(m.start(), m.end(), _letter_scripts(m.group())) for m in _WORD.finditer(text)]
     mixed = [w for w in words if len(w[2]) > 1]
     if not mixed and not any(c in CONFUSABLES for c in text):

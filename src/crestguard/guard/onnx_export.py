@@ -3,14 +3,15 @@
 ``export_onnx(model_dir)`` (needs torch, once) writes ``$CRESTGUARD_HOME/onnx/<name>-<hash16>/``:
 
 - ``model.onnx``: ``torch.onnx.export`` (TorchScript exporter, opset 17, eager attention so that onnxruntime's
-  transformer optimizer can fuse it) with dynamic batch and sequence axes, then fused by
-  ``onnxruntime.transformers.optimizer`` (attention, embedding + LayerNorm, bias + GELU, skip + LayerNorm);
+  transformer optimizer can fuse it) with dynamic batch and sequence axes, fused by
+  ``onnxruntime.transformers.optimizer`` (attention, embedding + LayerNorm, bias + GELU, skip + LayerNorm), then
+  rewritten by :mod:`crestguard.guard.graph_passes` (exact: skip + LayerNorm split again, padding dropped between
+  attentions, the last layer after its attention on the first token alone);
 - ``model.int8.onnx``: the same in int8 with one activation scale per token, computed at run time
   (:mod:`crestguard.guard.int8_rows`: smoothed per-row int8 for the FFN up-projections, shifted per-row int8 after
-  the GELU, smoothed input channels for the attention, ``quantize_dynamic`` for the rest). Plain ``quantize_dynamic`` (one scale per tensor)
-  agreed with fp32 on only ~98% of labels on a sample of the evaluation suite; ``MatMulNBits`` (8-bit weights in
-  blocks of 128, activations quantized per block) on 99.2% at 85 texts/s, the per-row graph on 99.4% at 107
-  (``benchmarks/results/int8_recipes.md``);
+  the GELU, smoothed input channels for the attention, ``quantize_dynamic`` for the rest). Plain
+  ``quantize_dynamic`` (one scale per tensor) agreed with fp32 on only ~98% of labels on a sample of the evaluation
+  suite (``benchmarks/results/int8_recipes.md``);
 - ``tokenizer.json``: the model's fast tokenizer (including its Unicode NFC step), read with ``tokenizers`` alone;
 - ``onnx_meta.json`` (written last: its presence means complete): the model's ``crest_config.json`` content, the
   pad id, the fused operators, file sizes, the model hash and library versions.
@@ -39,8 +40,9 @@ TOKENIZER_NAME = "tokenizer.json"
 FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 OPSET = 17
 #: Bump when the export recipe changes (part of the cache key).
-RECIPE = 9
-#: onnxruntime's own optimizer would fuse the split normalizations back (see :func:`split_skip_layernorm`).
+RECIPE = 11
+#: onnxruntime's own optimizer would fuse the split normalizations back (see
+#: :func:`crestguard.guard.graph_passes.split_skip_layernorm`).
 DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 
 Progress = Callable[[str], None]
@@ -93,97 +95,19 @@ def _export_graph(model, pad_id: int, path: Path) -> None:
                           output_names=["logits"], dynamic_axes=dyn, opset_version=OPSET, dynamo=False)
 
 
-def _optimize(src: Path, dst: Path, config) -> dict:
-    """Fuse the graph with onnxruntime's transformer optimizer (BERT and XLM-R encoders)."""
+def _optimize(src: Path, dst: Path, config, passes: tuple[str, ...] | None = None) -> dict:
+    """Fuse the graph with onnxruntime's transformer optimizer (BERT and XLM-R encoders), then apply ``passes`` of
+    :mod:`crestguard.guard.graph_passes` (default: all)."""
     from onnxruntime.transformers.optimizer import optimize_model
 
     opt = optimize_model(str(src), model_type="bert", num_heads=config.num_attention_heads,
                          hidden_size=config.hidden_size)
+    from crestguard.guard.graph_passes import apply_all
+
     stats = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
-    stats["SkipLayerNormalization split"] = split_skip_layernorm(opt.model)
-    stats["last layer on the first token"] = int(first_token_only_after_last_attention(opt.model))
+    stats.update(apply_all(opt.model, passes))
     opt.save_model_to_file(str(dst))
     return stats
-
-
-def split_skip_layernorm(model) -> int:
-    """Replace every ``SkipLayerNormalization`` of the ONNX ``model`` (in place) by
-    ``LayerNormalization(input + (skip + bias))``; returns how many. onnxruntime's CPU kernel for the fused operator
-    took 4.0 ms on 4,096 tokens × 384 channels here where ``Add`` + ``LayerNormalization`` took 1.4 ms, a sixth of
-    the int8 graph's time; sessions keep it split with :data:`DISABLED_OPTIMIZERS`. The bias is added to the skip
-    input first, so no ``Add`` of a constant follows a dense layer (onnxruntime would fuse one into the per-row int8
-    layer's rescaling as if it had one scale per tensor; see :mod:`crestguard.guard.int8_rows`)."""
-    from onnx import helper
-
-    nodes, count = [], 0
-    for n in model.graph.node:
-        if n.op_type != "SkipLayerNormalization":
-            nodes.append(n)
-            continue
-        x, skip, gamma, beta, bias = (list(n.input) + [""] * 5)[:5]
-        out, _mean, _inv_std, total = (list(n.output) + [""] * 4)[:4]
-        eps = next((a.f for a in n.attribute if a.name == "epsilon"), 1e-12)
-        name = n.name or out
-        if bias:
-            nodes.append(helper.make_node("Add", [skip, bias], [name + "_skip_bias"], name=name + "_skip_bias"))
-            skip = name + "_skip_bias"
-        total = total or name + "_sum"
-        nodes.append(helper.make_node("Add", [x, skip], [total], name=name + "_sum"))
-        nodes.append(helper.make_node("LayerNormalization", [total, gamma] + ([beta] if beta else []), [out],
-                                      name=name + "_norm", axis=-1, epsilon=eps))
-        count += 1
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    return count
-
-
-#: Operators that act on each token alone (what may follow the last attention when only the first token is kept).
-_PER_TOKEN = {"MatMul", "Add", "LayerNormalization", "BiasGelu", "Gelu", "FastGelu", "Mul"}
-
-
-def first_token_only_after_last_attention(model) -> bool:
-    """When the classifier reads only the first token of the last layer (BERT's pooler: ``Gather(axis=1, 0)``),
-    compute the rest of the last layer for that token alone: the output projection, residual, LayerNorms and FFN of
-    the last layer then run on 1 row per text instead of every token (a twelfth of a 12-layer encoder's dense work
-    less for 64-token prompts); the attention still reads every token. Exact: the logits are unchanged. Returns
-    whether the graph was rewritten (False for mean pooling or an unexpected graph, which is left as it is)."""
-    import numpy as np
-    from onnx import numpy_helper
-
-    nodes = list(model.graph.node)
-    inits = {i.name: i for i in model.graph.initializer}
-    attn = [k for k, n in enumerate(nodes) if n.op_type == "Attention"]
-    pool = [k for k, n in enumerate(nodes) if n.op_type == "Gather" and n.input[1] in inits
-            and next((a.i for a in n.attribute if a.name == "axis"), 0) == 1
-            and numpy_helper.to_array(inits[n.input[1]]).shape == () and int(numpy_helper.to_array(inits[n.input[1]])) == 0]
-    if not attn or len(pool) != 1 or pool[0] < attn[-1]:
-        return False
-    last, gather = nodes[attn[-1]], nodes[pool[0]]
-    between = nodes[attn[-1] + 1:pool[0]]
-    if any(n.op_type not in _PER_TOKEN for n in between):
-        return False
-    hidden, out = last.input[0], last.output[0]
-    readers = [n for n in between if hidden in n.input]  # the residual connection
-    made = {o for n in between for o in n.output}
-    if not all(n.op_type == "Add" for n in readers) or any(o.name in made for o in model.graph.output) \
-            or any(t in made | {hidden, out} for n in nodes[pool[0] + 1:] for t in n.input):
-        return False
-    model.graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64), "first_token_index"))
-    for name in (hidden, out):
-        for n in between:
-            for k, i in enumerate(n.input):
-                if i == name:
-                    n.input[k] = name + "_first_token"
-        nodes.insert(attn[-1] + 1, _gather_first(name, name + "_first_token"))
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    return True
-
-
-def _gather_first(src: str, dst: str):
-    from onnx import helper
-
-    return helper.make_node("Gather", [src, "first_token_index"], [dst], name=dst, axis=1)
 
 
 def export_onnx(model_dir: str | Path, force: bool = False, progress: Progress | None = None) -> Path:
