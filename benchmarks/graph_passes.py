@@ -14,7 +14,8 @@ Exports the model once (torch.onnx + onnxruntime's transformer optimizer), then 
 Timed (graph alone, the guard's session settings): batches of 16 prompts of ~64 tokens (``guard_bench.prompts``),
 each batch sorted by length as ``check_batch`` sorts it, and batches of 32 prompts of 40-200 tokens
 (``server_load.load_texts``, the server's micro-batches: more padding); texts/s, best of ``--rounds`` rounds that
-interleave the graphs, after one untimed pass of every graph over every batch. Exactness: the largest |Δlogit| of each fp32 graph against the first, on the padded batches.
+interleave the graphs, after one untimed pass of every graph over every batch. Exactness: the largest |Δlogit|
+of each fp32 graph against the first, on the padded batches.
 
 Writes benchmarks/results/graph_passes.{json,md}.
 """
@@ -116,7 +117,8 @@ def main() -> None:
                 quantize_rows(fp32, int8, calibration_batches(tok, pad))
             if refuse:
                 fuse_norms(fp32, tmp / "fused.onnx")
-                ops["fused"] = {**ops[key], "SkipLayerNormalization fused back": fuse_norms(int8, tmp / "fused.int8.onnx")}
+                refused = fuse_norms(int8, tmp / "fused.int8.onnx")
+                ops["fused"] = {**ops[key], "SkipLayerNormalization fused back": refused}
                 fp32, int8, key = tmp / "fused.onnx", tmp / "fused.int8.onnx", "fused"
             paths[name] = (fp32, int8, key)
         ref = None

@@ -3,10 +3,12 @@
 rounding, which ``tests/test_onnx.py`` checks against torch):
 
 - :func:`split_skip_layernorm`: onnxruntime's fused ``SkipLayerNormalization`` kernel is slower than what it fuses;
-- :func:`pack_tokens`: between two attentions, every operator acts on each token alone, so the padding of a batch
-  is dropped there and the dense layers, GELUs and LayerNorms run on the real tokens only;
 - :func:`first_token_only_after_last_attention`: the classifier reads the first token of the last layer, so the
-  rest of that layer runs on that token alone.
+  rest of that layer runs on that token alone;
+- :func:`pack_tokens`: between two attentions, every operator acts on each token alone, so the padding of a batch
+  is dropped there and the dense layers, GELUs and LayerNorms run on the real tokens only.
+
+``benchmarks/graph_passes.py`` measures them one at a time.
 """
 
 from __future__ import annotations
@@ -61,17 +63,21 @@ def first_token_only_after_last_attention(model) -> bool:
     the last layer then run on 1 row per text instead of every token (a twelfth of a 12-layer encoder's dense work
     less for 64-token prompts); the attention still reads every token. Exact: the logits are unchanged. Returns
     whether the graph was rewritten (False for mean pooling or an unexpected graph, which is left as it is)."""
-    from onnx import numpy_helper
+    from onnx import helper, numpy_helper
 
     nodes = list(model.graph.node)
     inits = {i.name: i for i in model.graph.initializer}
     attn = [k for k, n in enumerate(nodes) if n.op_type == "Attention"]
-    pool = [k for k, n in enumerate(nodes) if n.op_type == "Gather" and n.input[1] in inits
+
+    def first_of_axis_1(n) -> bool:  # Gather(x, 0, axis=1): x[:, 0]
+        index = numpy_helper.to_array(inits[n.input[1]]) if n.input[1] in inits else None
+        return index is not None and index.shape == () and int(index) == 0 \
             and next((a.i for a in n.attribute if a.name == "axis"), 0) == 1
-            and numpy_helper.to_array(inits[n.input[1]]).shape == () and int(numpy_helper.to_array(inits[n.input[1]])) == 0]
+
+    pool = [k for k, n in enumerate(nodes) if n.op_type == "Gather" and first_of_axis_1(n)]
     if not attn or len(pool) != 1 or pool[0] < attn[-1]:
         return False
-    last, gather = nodes[attn[-1]], nodes[pool[0]]
+    last = nodes[attn[-1]]
     between = nodes[attn[-1] + 1:pool[0]]
     if any(n.op_type not in _PER_TOKEN for n in between):
         return False
@@ -87,16 +93,11 @@ def first_token_only_after_last_attention(model) -> bool:
             for k, i in enumerate(n.input):
                 if i == name:
                     n.input[k] = name + "_first_token"
-        nodes.insert(attn[-1] + 1, _gather_first(name, name + "_first_token"))
+        nodes.insert(attn[-1] + 1, helper.make_node("Gather", [name, "first_token_index"], [name + "_first_token"],
+                                                    name=name + "_first_token", axis=1))
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     return True
-
-
-def _gather_first(src: str, dst: str):
-    from onnx import helper
-
-    return helper.make_node("Gather", [src, "first_token_index"], [dst], name=dst, axis=1)
 
 
 def pack_tokens(model, mask_input: str = "attention_mask") -> int:
