@@ -108,7 +108,6 @@ class _Rewriter:
         self.const("rq_127", np.float32(127.0))
         self.const("rq_255", np.float32(255.0))
         self.const("rq_shift", np.float32(GELU_SHIFT))
-        self.const("rq_one", np.float32(1.0))
         self.const("rq_zp128", np.uint8(128))
         self.const("rq_axis1", np.array([1], np.int64))
 
@@ -192,7 +191,7 @@ class _Rewriter:
 
     def residual_bias(self, y: str) -> str | None:
         """The constant bias added to the residual that ``y`` joins: ``y + (skip + bias)``, the form of
-        :func:`crestguard.guard.onnx_export.split_skip_layernorm`."""
+        :func:`crestguard.guard.graph_passes.split_skip_layernorm`."""
         after = self.consumers.get(y, [])
         if len(after) != 1 or after[0].op_type != "Add":
             return None

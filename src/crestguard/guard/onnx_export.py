@@ -100,10 +100,10 @@ def _optimize(src: Path, dst: Path, config, passes: tuple[str, ...] | None = Non
     :mod:`crestguard.guard.graph_passes` (default: all)."""
     from onnxruntime.transformers.optimizer import optimize_model
 
-    opt = optimize_model(str(src), model_type="bert", num_heads=config.num_attention_heads,
-                         hidden_size=config.hidden_size)
     from crestguard.guard.graph_passes import apply_all
 
+    opt = optimize_model(str(src), model_type="bert", num_heads=config.num_attention_heads,
+                         hidden_size=config.hidden_size)
     stats = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
     stats.update(apply_all(opt.model, passes))
     opt.save_model_to_file(str(dst))
