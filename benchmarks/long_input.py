@@ -1,7 +1,7 @@
 """A harmful request after thousands of benign tokens: is the benign filler flagged, is the request caught?
 
     .venv/bin/python benchmarks/long_input.py [--model crest-me5s --model runs/experiments/w_4layers/model]
-        [--sentences off,long]
+        [--sentences off,long,only]
 
 Fillers: 300 consecutive benign instructions (about 4,300 tokens) from the held-out test split of
 benign_instructions, the first 300 of its test items that the guard passes one by one ("test, passing alone": the
@@ -9,8 +9,8 @@ filler then holds no item the guard flags on its own), three slices of its train
 consecutive NTREX-128 sentences (whole articles, 2,000-4,000 tokens) in English, German, Hindi, Japanese and
 Swahili, from two places in the corpus (sentences 0-99 and 800-899). Each filler is
 scored alone, then with each of the five harmful requests of tests/test_guard_default.py appended; once per
-sentence mode of the guard (``sentences``: windows only, or windows and sentences). Writes
-benchmarks/results/long_input.{json,md}.
+sentence mode of the guard (``sentences``: windows only, windows and sentences, or sentences only). Writes
+benchmarks/results/long_input.{json,md}: a summary per model and mode, then every filler.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ NEWS_LANGS = ("en", "de", "hi", "ja", "sw")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", help="guard name or model folder (repeatable)")
-    ap.add_argument("--sentences", default="off,long", help="comma-separated sentence modes of the guard")
+    ap.add_argument("--sentences", default="off,long,only", help="comma-separated sentence modes of the guard")
     ap.add_argument("--out", type=Path, default=RESULTS / "long_input")
     args = ap.parse_args()
     models = args.model or ["crest-me5s"]
@@ -70,13 +70,27 @@ def main() -> None:
                              "with_request_scores": [round(v.score, 3) for v in verdicts[1:]],
                              "requests_caught": sum(v.unsafe for v in verdicts[1:]),
                              "decided_by_request_window": sum(
-                                 v.windows[v.decisive_window].end_char > len(filler) for v in verdicts[1:])})
+                                 v.windows[v.decisive_window].end_char > len(filler) for v in verdicts[1:]),
+                             "caught_by_request_window": sum(
+                                 v.unsafe and v.windows[v.decisive_window].end_char > len(filler)
+                                 for v in verdicts[1:])})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     lines = ["# Long inputs: a harmful request after 2,000-4,300 benign tokens", "",
              "`python benchmarks/long_input.py " + " ".join(f"--model {m}" for m in models)
              + f" --sentences {args.sentences}`", "",
-             "| model | sentences | filler | tokens | spans scored | filler score | with a request appended (5 "
+             "Summary: how many of the 15 fillers (10 of them news) are flagged alone, and of the 75 texts with a "
+             "request appended, how many are caught by the request's own span.", "",
+             "| model | sentences | fillers flagged | news flagged | 'test, passing alone' flagged | requests "
+             "caught by their span |", "|---|---|---|---|---|---|"]
+    for (model, mode), group in _groups(rows).items():
+        test = next(r for r in group if r["filler"] == "test, passing alone")
+        lines.append(f"| {model} | {mode} | {sum(r['filler_score'] >= r['threshold'] for r in group)}/{len(group)} | "
+                     f"{sum(r['filler_score'] >= r['threshold'] for r in group if r['filler'].startswith('news'))}"
+                     f"/{sum(r['filler'].startswith('news') for r in group)} | "
+                     f"{'yes' if test['filler_score'] >= test['threshold'] else 'no'} ({test['filler_score']}) | "
+                     f"{sum(r['caught_by_request_window'] for r in group)}/{5 * len(group)} |")
+    lines += ["", "| model | sentences | filler | tokens | spans scored | filler score | with a request appended (5 "
              "requests) | caught | decided by the request's span |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['sentences']} | {r['filler']} | {r['filler_tokens']} | "
@@ -85,6 +99,13 @@ def main() -> None:
                      f"{r['decided_by_request_window']}/5 |")
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _groups(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    out: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        out.setdefault((r["model"], r["sentences"]), []).append(r)
+    return out
 
 
 if __name__ == "__main__":

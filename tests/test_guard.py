@@ -155,8 +155,32 @@ def test_sentence_mode_scores_each_sentence_like_a_text_of_its_own(head_guard): 
     assert len(g.check(short).windows) == 1
     assert [w.kind for w in g.with_settings(sentences="all").check(short).windows] == ["window", "sentence",
                                                                                          "sentence"]
-    with pytest.raises(GuardError, match="sentences must be one of long, all, off"):
+    with pytest.raises(GuardError, match="sentences must be one of only, long, all, off"):
         g.with_settings(sentences="yes")
+
+
+def test_only_mode_reads_a_long_text_sentence_by_sentence_and_covers_every_token(head_guard):  # noqa: F811
+    """``sentences="only"``: a long text is scored sentence by sentence, no window of many sentences; a sentence
+    longer than the window is scored in windows; a text that fits one window is scored whole, as before."""
+    run_on = "and then we walked on " * 40  # one sentence of ~200 tokens, no punctuation
+    benign = "We walked along the river and watched the boats go by in the afternoon sun. " * 30
+    text = benign + run_on + ". " + HARMFUL
+    g = head_guard.with_settings(window=64, sentences="only")
+    assert g.fingerprint != g.with_settings(sentences="off").fingerprint
+    v = g.check(text)
+    assert {w.kind for w in v.windows} == {"sentence"} and all(w.tokens <= 64 + 2 for w in v.windows)
+    pieces = [text[w.start_char:w.end_char].strip() for w in v.windows]
+    assert pieces[:30] == ["We walked along the river and watched the boats go by in the afternoon sun."] * 30
+    assert pieces[-1] == HARMFUL and v.decisive_window == len(v.windows) - 1
+    assert v.score == pytest.approx(g.check(HARMFUL).score, abs=1e-6)
+    assert len(pieces) > 33 and all(p.rstrip(" .") in run_on for p in pieces[30:-1])  # the long sentence, in windows
+    prepared = g._prepare([text], strict=True)[0]
+    covered = np.zeros(len(prepared.ids), bool)
+    for a, b in prepared.spans:
+        covered[a:b] = True
+    assert all(not text[slice(*prepared.offsets[k])].strip() for k in np.flatnonzero(~covered))  # only spaces left
+    short = "We walked along the river. " + HARMFUL
+    assert [w.kind for w in g.check(short).windows] == ["window"]
 
 
 def test_size_caps_raise_clear_errors_not_oom(head_guard):  # noqa: F811

@@ -29,8 +29,9 @@ class Backend(str, Enum):
 
 PRECISION_HELP = ("torch: fp32 (default), bf16, int8 (fast, but ~6% of labels differ from fp32; for 8 bits use "
                   "--backend onnx); onnx: int8 (default, 99.5% of fp32's labels), fp32.")
-SENTENCES_HELP = ("Also score each sentence on its own: long (inputs over one window), all, or off (default); "
-                  "see docs/guard.md.")
+SENTENCES_HELP = ("How sentences are scored: only (inputs over one window sentence by sentence, not in windows), "
+                  "long (their sentences besides their windows), all (every input's), off (windows only); default: "
+                  "the model's own (crest-me5s: only). See docs/guard.md.")
 
 
 def _load(model: str, backend: Backend, precision: Optional[str], thresholds: Optional[Path],
@@ -61,7 +62,8 @@ def _show(verdict, guard) -> None:
     w = verdict.windows[verdict.decisive_window]
     sentences = sum(x.kind == "sentence" for x in verdict.windows)
     windows = len(verdict.windows) - sentences
-    scored = f"{windows} window{'s' * (windows != 1)}" + (f" + {sentences} sentences" if sentences else "")
+    scored = " + ".join(f"{n} {kind}{'s' * (n != 1)}" for n, kind in ((windows, "window"), (sentences, "sentence"))
+                        if n)
     table.add_row("windows", f"{scored} scored; decisive: {w.kind} #{w.index} (characters {w.start_char}-"
                   f"{w.end_char}, {w.tokens} tokens)")
     if verdict.normalized:
@@ -88,7 +90,7 @@ def check(
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model."),
     max_chars: int = typer.Option(200_000, "--max-chars", help="Refuse longer inputs."),
-    sentences: str = typer.Option("off", "--sentences", help=SENTENCES_HELP),
+    sentences: Optional[str] = typer.Option(None, "--sentences", help=SENTENCES_HELP),
 ) -> None:
     """Judge a text, or every item of a file. Exit code 1 when anything is flagged (0 when nothing is, 2 on error)."""
     from crestguard.errors import CrestGuardError

@@ -11,8 +11,8 @@
    overlap by ``overlap`` tokens (stride ``window - overlap``), the last one aligned to the end. Nothing is
    truncated: any span of up to ``overlap`` tokens lies whole inside some window. Cost: about
    ``1000 / (window - overlap)`` windows per 1,000 tokens (:attr:`Guard.windows_per_1k_tokens`);
-   optionally (``sentences``, :mod:`.segments`) every sentence is also scored on its own: a request diluted in a
-   window of benign text barely moves that window's score, but it is caught as a sentence of its own;
+   optionally (``sentences``, :mod:`.segments`) every sentence is also scored on its own, or a long text is scored
+   sentence by sentence instead of window by window (``"only"``; a sentence longer than a window is windowed);
 6. all windows of the batch sorted by length and run in batches (``batch_size`` windows, at most
    ``max_batch_tokens`` padded tokens per batch);
 7. score = ``sigmoid(margin / T)`` of the riskiest window or sentence (``margin`` = unsafe logit - safe logit, ``T`` the
@@ -43,7 +43,7 @@ MODELS_DIR = REPO_ROOT / "models"
 #: A threshold policy shipped inside a model folder is applied automatically.
 THRESHOLDS_NAME = "thresholds.yaml"
 _MODEL_MARKERS = ("crest_config.json", "config.json")
-SENTENCE_MODES = ("long", "all", "off")
+SENTENCE_MODES = segments.SENTENCE_MODES
 
 
 class GuardError(CrestGuardError):
@@ -70,9 +70,12 @@ class GuardSettings:
             to 67 texts/s (ONNX int8) and cost nothing on prompts of equal length (benchmarks/batch_tokens.py).
         normalize: apply :func:`crestguard.guard.normalize.normalize` before scoring.
         langid: identify the language (needed for per-language thresholds).
-        sentences: also score every sentence on its own: ``"long"`` for texts longer than one window, ``"all"``
-            for every text of more than one sentence, ``"off"`` never (the default: with the shipped model,
-            sentence scoring catches buried requests but flags most long benign texts; benchmarks/long_input.py).
+        sentences: how sentences are scored. ``"only"``: a text longer than one window is scored sentence by
+            sentence instead of window by window (a sentence longer than a window in windows); ``"long"``: such a
+            text's sentences are scored besides its windows; ``"all"``: every text of more than one sentence gets
+            its sentences scored besides its windows; ``"off"``: windows only. ``None`` (the default): the model's
+            own choice, ``sentences`` in its ``crest_config.json``, else ``"off"``. The shipped model reads long
+            inputs with ``"only"`` (docs/guard.md, long inputs; benchmarks/long_input.py).
     """
 
     window: int | None = None
@@ -83,7 +86,7 @@ class GuardSettings:
     max_batch_tokens: int = 1024
     normalize: bool = True
     langid: bool = True
-    sentences: str = "off"
+    sentences: str | None = None
 
 
 def available_models() -> list[str]:
@@ -261,9 +264,10 @@ class Guard:
         overlap = window // 2 if settings.overlap is None else settings.overlap
         if not 0 <= overlap < window:
             raise GuardError(f"overlap must be at least 0 and below the window ({window}), got {overlap}")
-        if settings.sentences not in SENTENCE_MODES:
-            raise GuardError(f"sentences must be one of {', '.join(SENTENCE_MODES)}, got {settings.sentences!r}")
-        return replace(settings, window=window, overlap=overlap)
+        sentences = settings.sentences or self.meta.get("sentences") or "off"
+        if sentences not in SENTENCE_MODES:
+            raise GuardError(f"sentences must be one of {', '.join(SENTENCE_MODES)}, got {sentences!r}")
+        return replace(settings, window=window, overlap=overlap, sentences=sentences)
 
     # -- identity ---------------------------------------------------------------------------------------------
     def _special_tokens(self) -> tuple[list[int], list[int]]:
@@ -368,15 +372,26 @@ class Guard:
                     raise self._too_large(i, "tokens", len(enc.ids), s.max_tokens)
                 continue
             windows = self._spans(len(enc.ids))
+            if s.sentences == "only" and len(windows) > 1:  # every span is a sentence (or a window of one)
+                out[i] = _Prepared(texts[i], n, enc.ids, enc.offsets, self._sentence_windows(n.text, enc.offsets), 0)
+                continue
             out[i] = _Prepared(texts[i], n, enc.ids, enc.offsets, windows + self._sentences(n.text, enc.offsets,
                                                                                            windows), len(windows))
+        return out
+
+    def _sentence_windows(self, text: str, offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Token spans of the sentences of a long text, a sentence longer than a window in windows; with the
+        tokens between sentences (if any) they cover every token."""
+        out: list[tuple[int, int]] = []
+        for a, b in segments.token_spans(segments.sentence_spans(text), offsets):
+            out.extend((a + x, a + y) for x, y in self._spans(b - a))
         return out
 
     def _sentences(self, text: str, offsets: list[tuple[int, int]],
                    windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """Token spans of the sentences to score on their own besides ``windows`` (see ``sentences``)."""
         mode = self.settings.sentences
-        if mode == "off" or (mode == "long" and len(windows) == 1):
+        if mode in ("off", "only") or (mode == "long" and len(windows) == 1):
             return []
         seen = set(windows)
         out = []

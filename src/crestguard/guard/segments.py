@@ -15,6 +15,10 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+#: The guard's ``sentences`` settings (:class:`crestguard.guard.GuardSettings`): long texts scored sentence by
+#: sentence instead of window by window, sentences besides windows for long texts or for all texts, windows only.
+SENTENCE_MODES = ("only", "long", "all", "off")
+
 # sentence-final marks after which a space (or the end) ends a sentence
 _FINAL = r".!?\u2026\u037e\u0589\u061f\u06d4\u0964\u0965\u104a\u104b\u1362\u1367\u1368\u166e\u3002\uff01\uff1f\uff0e"
 # marks that end a sentence even without a following space (full-width CJK)

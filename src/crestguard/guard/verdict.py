@@ -9,7 +9,8 @@ from typing import Any
 @dataclass(frozen=True)
 class Window:
     """One scored span of the (normalized) text, in token and character coordinates: a ``"window"`` of the
-    model's length (the whole text when it fits) or a ``"sentence"`` scored on its own."""
+    model's length (the whole text when it fits) or a ``"sentence"`` scored on its own (in ``sentences="only"`` mode,
+    every span of a long text; a sentence longer than a window is scored in windows of kind ``"sentence"``)."""
 
     index: int
     start_char: int

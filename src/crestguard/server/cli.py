@@ -48,7 +48,7 @@ def serve(
                                        help="Larger request bodies get 413."),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
-    sentences: str = typer.Option("off", "--sentences", help=SENTENCES_HELP),
+    sentences: Optional[str] = typer.Option(None, "--sentences", help=SENTENCES_HELP),
     spin: bool = typer.Option(False, "--spin/--no-spin",
                               help="onnx: idle threads spin-wait (~2 ms less per request on dedicated cores; slower "
                                    "on a shared CPU)."),

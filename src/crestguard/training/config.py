@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from crestguard.errors import CrestGuardError
+from crestguard.guard.segments import SENTENCE_MODES
 
 TRAIN_MODES = ("full", "freeze_embeddings", "top_layers", "lora")
 BALANCE = ("none", "class_weights", "sampler")
@@ -74,6 +75,9 @@ class TrainConfig:
         save_every: optimizer steps between resumable checkpoints (``None``: at every validation).
         num_threads: CPU threads for torch (``None``: torch's default).
         delta_dtype: dtype of the saved delta for offline-backbone models.
+        guard_sentences: how a guard reads long inputs with this model by default: the guard's ``sentences``
+            setting (``only`` | ``long`` | ``all`` | ``off``; :class:`crestguard.guard.GuardSettings`), stored as
+            ``sentences`` in the saved model's config.
         notes: free text copied into the saved model's config.
     """
 
@@ -108,6 +112,7 @@ class TrainConfig:
     save_every: int | None = None
     num_threads: int | None = None
     delta_dtype: str = "float16"
+    guard_sentences: str = "off"
     notes: str = ""
     recipe: str | None = field(default=None, repr=False)
 
@@ -125,6 +130,9 @@ class TrainConfig:
             raise ConfigError(f"{where}: train_mode must be one of {TRAIN_MODES}, not {self.train_mode!r}")
         if self.select_on not in SELECT_ON:
             raise ConfigError(f"{where}: select_on must be one of {SELECT_ON}, not {self.select_on!r}")
+        if self.guard_sentences not in SENTENCE_MODES:
+            raise ConfigError(f"{where}: guard_sentences must be one of {SENTENCE_MODES}, not "
+                              f"{self.guard_sentences!r}")
         if self.balance not in BALANCE:
             raise ConfigError(f"{where}: balance must be one of {BALANCE}, not {self.balance!r}")
         positive = {"batch_size": self.batch_size, "grad_accum": self.grad_accum, "max_length": self.max_length,

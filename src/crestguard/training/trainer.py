@@ -485,7 +485,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
             "unsafe_languages": sorted({r.lang for r in mix.records if r.label == 1}),
             "train_sources": mix.train_sources, "recipe": cfg.recipe, "mix": mix.spec_path,
             "train_mode": cfg.train_mode, "train_layers": cfg.train_layers if cfg.train_mode != "full" else None,
-            "max_length_trained": max_length, "seed": cfg.seed, "notes": cfg.notes,
+            "max_length_trained": max_length, "seed": cfg.seed, "sentences": cfg.guard_sentences, "notes": cfg.notes,
         }
         calib = calibrate(Scorer(bundle.model, tok, {**bundle.meta, **meta}, bottom_cache), mix.calibration,
                           mix.calibration_method)
