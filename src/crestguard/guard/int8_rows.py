@@ -22,8 +22,8 @@ activation is quantized per row at run time, with plain ONNX operators and onnxr
   per-tensor error is small, and the embedding table) is left to it.
 
 Measured on the shipped guard against its fp32 graph (1,080 suite texts, graph alone, batch 64): the same label on
-99.44% of texts (mean |Δscore| 0.0045) at 138 texts/s, where MatMulNBits with 8-bit weight blocks of 128 (the
-previous recipe) gave 99.63% (0.0054) at 107 and plain ``quantize_dynamic`` 97.78% (0.0173) at 154
+99.63% of texts (mean |Δscore| 0.0055) at 141 texts/s, where MatMulNBits with 8-bit weight blocks of 128 (the
+previous recipe) gave 99.35% (0.0060) at 108 and plain ``quantize_dynamic`` 97.69% (0.0231) at 159
 (``benchmarks/results/int8_recipes.md``).
 """
 

@@ -163,13 +163,22 @@ def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any
         "MultiQ, MT-Bench), not from real user prompts.",
         "- Size: a 118M-parameter encoder with only the top layers trained (to keep the artifact small and the recipe "
         "under 90 minutes on 2 cores); the paper's CREST-BASE fine-tunes all 279M parameters of XLM-R base.",
-        "- Texts longer than the training length are scored in overlapping windows and the riskiest window "
-        "decides (`docs/guard.md`): long benign passages are flagged far more often than short prompts (above).",
+        _long_input_limit(cfg.get("guard_sentences", "off")),
         "- Scores are uncalibrated probabilities; the threshold was chosen for a low benign false-positive rate on "
         "sources the model never saw, not for maximum F1 on any benchmark.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _long_input_limit(sentences: str) -> str:
+    if sentences == "only":
+        return ("- Texts longer than the training length are read sentence by sentence (`guard_sentences: only`) and "
+                "the riskiest sentence decides (`docs/guard.md`, long inputs): a request after thousands of benign "
+                "tokens is caught, but sentences of benign news or documents that quote or report harm are flagged "
+                "like requests (`benchmarks/results/long_input.md`).")
+    return ("- Texts longer than the training length are scored in overlapping windows and the riskiest window "
+            "decides (`docs/guard.md`): long benign passages are flagged far more often than short prompts (above).")
 
 
 def _gaps(h: dict[str, Any]) -> list[str]:
