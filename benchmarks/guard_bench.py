@@ -7,8 +7,9 @@ run, on the same prompts: real prompts from ../shared/data of 56-72 tokens (~64)
 
 - ``pipeline``: the plain ``transformers`` ``pipeline("text-classification")`` on the same model (torch fp32);
 - ``torch-fp32``, ``torch-bf16``, ``torch-int8``, ``onnx-int8``, ``onnx-fp32``: ``crestguard.load_guard`` with that
-  backend and precision, full path included (normalization, language ID, windows); ``onnx-int8-spin`` with idle
-  onnxruntime threads spinning (``spin=True``).
+  backend and precision, full path included (normalization, language ID, windows); ``onnx-int8-intra`` with every
+  batch in one multi-threaded session (``rows=False``: each operator split across the cores, instead of rows run
+  on one core each); ``onnx-int8-spin`` with idle onnxruntime threads spinning (``spin=True``).
 
 Measured: single-request latency (p50/p99 over ``--requests`` sequential calls), throughput at batch sizes
 1-64 (texts/s over ``--texts`` prompts, the best of ``--passes`` passes over all batch sizes), ratios to the
@@ -34,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CONFIGS = ["pipeline", "torch-fp32", "torch-bf16", "torch-int8", "onnx-int8", "onnx-int8-spin", "onnx-fp32"]
+CONFIGS = ["pipeline", "torch-fp32", "torch-bf16", "torch-int8", "onnx-int8", "onnx-int8-intra", "onnx-int8-spin",
+           "onnx-fp32"]
 BATCHES = [1, 8, 16, 32, 64]
 LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
 LENGTH_CONFIGS = ("torch-fp32", "onnx-int8")
@@ -109,8 +111,9 @@ def worker(config: str, args) -> dict:
     else:
         from crestguard import load_guard
 
-        backend, precision, *spin = config.split("-")
-        guard = load_guard(args.model, backend=backend, precision=precision, threads=args.threads, spin=bool(spin))
+        backend, precision, *variant = config.split("-")
+        guard = load_guard(args.model, backend=backend, precision=precision, threads=args.threads,
+                           spin=variant == ["spin"], rows=variant != ["intra"])
         tokenizer = guard.tokenizer
 
         def run(batch: list[str]):

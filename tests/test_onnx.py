@@ -74,6 +74,20 @@ def test_onnx_fp32_matches_torch_and_int8_is_close(tiny_onnx):
     assert (fp32.name, int8.name) == (f"{model_dir.name}@onnx-fp32", f"{model_dir.name}@onnx-int8")
 
 
+def test_rows_run_on_several_cores_give_the_same_scores(tiny_onnx):
+    """The row-parallel engine cuts each batch into parts (one per thread, each without the padding its rows do not
+    need) and puts the logits back in order."""
+    model_dir, _, _ = tiny_onnx
+    one = load_guard(model_dir, backend="onnx", precision="fp32", export=False, langid=False, threads=2, rows=False)
+    three = load_guard(model_dir, backend="onnx", precision="fp32", export=False, langid=False, threads=3)
+    assert one.engine.row_session is None and three.engine.row_session is not None
+    texts = [t + " ." * k for k in range(4) for t in TEXTS]  # 24 texts of many lengths; more windows than rows
+    np.testing.assert_allclose(three.predict_scores(texts), one.predict_scores(texts), atol=1e-5)
+    ids = np.array([[0, 5, 6, 2], [0, 7, 2, 1]])
+    mask = (ids != 1).astype(np.int64)
+    np.testing.assert_allclose(three.engine.logits(ids, mask), one.engine.logits(ids, mask), atol=1e-5)
+
+
 def test_the_serving_session_keeps_the_normalizations_split(tiny_onnx, tmp_path):
     """onnxruntime would fuse Add + LayerNormalization back into its slow SkipLayerNormalization kernel; the
     backend's session turns that fusion off."""

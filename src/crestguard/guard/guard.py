@@ -141,6 +141,7 @@ def load_guard(
     thresholds: str | Path | None = None,
     threads: int | None = None,
     spin: bool = False,
+    rows: bool = True,
     export: bool = True,
     progress: Callable[[str], None] | None = None,
     **settings: Any,
@@ -156,6 +157,9 @@ def load_guard(
         threads: CPU threads for the backend (default: the library's choice).
         spin: onnx only: let idle onnxruntime threads spin-wait (about 2 ms less per single request on dedicated
             cores; slower on a CPU shared with other work).
+        rows: onnx only: run the rows of a batch on several cores at once, one core each, in a second
+            single-threaded session (faster batches, ~110 MB more memory; see
+            :class:`~crestguard.guard.backends.OnnxBackend`). ``False``: every batch in one session.
         export: for ``backend="onnx"``, export the model into the cache on first use when it is not there yet
             (needs torch once); with ``False`` a missing export is an error.
         progress: called with a short description of slow steps (loading, exporting).
@@ -204,7 +208,7 @@ def load_guard(
             folder = onnx_export.export_onnx(model_dir, progress=say)
         onnx_meta = json.loads((folder / onnx_export.META_NAME).read_text())
         say(f"loading {model_dir.name} (onnx {precision})")
-        engine = OnnxBackend(folder / onnx_export.FILES[precision], precision, threads, spin)
+        engine = OnnxBackend(folder / onnx_export.FILES[precision], precision, threads, spin, rows)
         tokenizer_json = (folder / onnx_export.TOKENIZER_NAME).read_text(encoding="utf-8")
         pad_id = int(onnx_meta["pad_id"])
     return Guard(engine, tokenizer_json, pad_id, policy, model_dir=model_dir, model_hash=digest, meta=meta,
