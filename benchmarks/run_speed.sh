@@ -8,6 +8,7 @@ py=${PYTHON:-.venv/bin/python}
 "$py" benchmarks/guard_bench.py
 "$py" benchmarks/graph_passes.py
 "$py" benchmarks/int8_recipes.py
+"$py" benchmarks/row_parallel.py
 "$py" benchmarks/batch_tokens.py
 "$py" benchmarks/onnx_parity.py --per-set 300
 "$py" benchmarks/onnx_parity.py --per-set 60 --backend torch --precision int8 --out benchmarks/results/torch_int8_parity
