@@ -88,6 +88,26 @@ def test_rows_run_on_several_cores_give_the_same_scores(tiny_onnx):
     np.testing.assert_allclose(three.engine.logits(ids, mask), one.engine.logits(ids, mask), atol=1e-5)
 
 
+def test_check_cli_passes_rows_to_the_backend(tiny_onnx, tmp_path):
+    """``crestguard check --backend onnx --rows/--no-rows``: the same verdicts either way."""
+    from typer.testing import CliRunner
+
+    from crestguard.cli import app
+
+    model_dir, _, _ = tiny_onnx
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(t for t in TEXTS if t.strip()) + "\n")
+    scores = {}
+    for flag in ("--rows", "--no-rows"):
+        out = tmp_path / f"{flag}.jsonl"
+        res = CliRunner().invoke(app, ["check", "--file", str(src), "--out", str(out), "--model", str(model_dir),
+                                       "--backend", "onnx", "--precision", "fp32", "--threads", "2", flag])
+        assert res.exit_code in (0, 1), res.output
+        scores[flag] = [json.loads(line)["score"] for line in out.read_text().splitlines()]
+    assert len(scores["--rows"]) == 5
+    np.testing.assert_allclose(scores["--rows"], scores["--no-rows"], atol=1e-5)
+
+
 def test_the_serving_session_keeps_the_normalizations_split(tiny_onnx, tmp_path):
     """onnxruntime would fuse Add + LayerNormalization back into its slow SkipLayerNormalization kernel; the
     backend's session turns that fusion off."""

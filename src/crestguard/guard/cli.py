@@ -33,14 +33,17 @@ SENTENCES_HELP = ("How sentences are scored: only (inputs over one window senten
                   "long (their sentences besides their windows), all (every input's), off (windows only); default: "
                   "the model's own (crest-me5s: only). See docs/guard.md.")
 
+ROWS_HELP = ("onnx: run the rows of a batch on all cores at once, one core each (faster on cores of its own, ~0.1 GB "
+             "more memory; --no-rows on a CPU shared with busy work).")
+
 
 def _load(model: str, backend: Backend, precision: Optional[str], thresholds: Optional[Path],
-          threads: Optional[int] = None, **settings):
+          threads: Optional[int] = None, rows: bool = True, **settings):
     from crestguard.guard.guard import load_guard
 
     with console.status(f"loading guard {model} ({backend.value})") as status:
         return load_guard(model, backend=backend.value, precision=precision, thresholds=thresholds,
-                          threads=threads, progress=status.update, **settings)
+                          threads=threads, rows=rows, progress=status.update, **settings)
 
 
 def _show(verdict, guard) -> None:
@@ -89,6 +92,7 @@ def check(
     id_field: str = typer.Option("id", "--id-field", help="Id column/key (default: the line or row number)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model."),
+    rows: bool = typer.Option(True, "--rows/--no-rows", help=ROWS_HELP),
     max_chars: int = typer.Option(200_000, "--max-chars", help="Refuse longer inputs."),
     sentences: Optional[str] = typer.Option(None, "--sentences", help=SENTENCES_HELP),
 ) -> None:
@@ -104,7 +108,7 @@ def check(
     from crestguard.guard.files import check_file, count_items
 
     total = count_items(file, text_field, id_field) if file is not None else None  # a bad file fails before loading
-    guard = _load(model, backend, precision, thresholds, threads, batch_size=batch_size, max_chars=max_chars,
+    guard = _load(model, backend, precision, thresholds, threads, rows, batch_size=batch_size, max_chars=max_chars,
                   sentences=sentences)
     if text is not None:
         verdict = guard.check(sys.stdin.read() if text == "-" else text)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from crestguard.guard.cli import PRECISION_HELP, SENTENCES_HELP
+from crestguard.guard.cli import PRECISION_HELP, ROWS_HELP, SENTENCES_HELP
 from crestguard.server.config import ServerConfig
 
 DEFAULTS = ServerConfig()
@@ -52,9 +52,7 @@ def serve(
     spin: bool = typer.Option(False, "--spin/--no-spin",
                               help="onnx: idle threads spin-wait (~2 ms less per request on dedicated cores; slower "
                                    "on a shared CPU)."),
-    rows: bool = typer.Option(True, "--rows/--no-rows",
-                              help="onnx: run the rows of a batch on all cores at once, one core each (faster "
-                                   "batches, ~110 MB more memory)."),
+    rows: bool = typer.Option(True, "--rows/--no-rows", help=ROWS_HELP),
 ) -> None:
     """Serve the guard: [bold]POST /v1/moderations[/] (OpenAI), [bold]/v1/classify[/], LiteLLM's guardrail API,
     /healthz, /metrics and the API docs at /docs. Concurrent requests are micro-batched.
