@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every speed and ONNX-parity result of the guard in benchmarks/results/, one benchmark after the other (they must
-# not share the CPU): about 50 minutes on 2 cores. Long inputs (long_input.py) need the experiment models and run
+# not share the CPU): about an hour on 2 cores. Long inputs (long_input.py) need the experiment models and run
 # on their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
