@@ -250,7 +250,9 @@ def main() -> None:
         "loadavg_before": before, "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "command": "python benchmarks/guard_bench.py " + " ".join(
             f"--{k} {v}" for k, v in (("model", args.model), ("threads", args.threads), ("texts", args.texts),
-                                      ("requests", args.requests), ("passes", args.passes))),
+                                      ("requests", args.requests), ("passes", args.passes))) + "".join(
+            f" --{k} {v}" for k, v, default in (("configs", args.configs, ",".join(CONFIGS)),
+                                                ("out", args.out, RESULTS / "guard_bench")) if v != default),
         "configs": configs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
