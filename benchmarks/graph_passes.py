@@ -79,7 +79,7 @@ def session(path: Path, threads: int):
     """The guard's own session (:class:`crestguard.guard.backends.OnnxBackend`)."""
     from crestguard.guard.backends import OnnxBackend
 
-    return OnnxBackend(path, threads=threads).session
+    return OnnxBackend(path, threads=threads, rows=False).session
 
 
 def main() -> None:

@@ -118,7 +118,7 @@ def session(path: Path, threads: int, spin: bool):
     """The guard's own onnxruntime session settings (:class:`crestguard.guard.backends.OnnxBackend`)."""
     from crestguard.guard.backends import OnnxBackend
 
-    return OnnxBackend(path, threads=threads, spin=spin).session
+    return OnnxBackend(path, threads=threads, spin=spin, rows=False).session
 
 
 def feed(seqs: list[list[int]], pad: int) -> dict:

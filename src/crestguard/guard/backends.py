@@ -81,10 +81,10 @@ class OnnxBackend:
     with about as many tokens each (``parts_per_thread`` per thread), which ``threads`` threads take one after the
     other, each running them on one core in a second, single-threaded session (onnxruntime sessions may run
     concurrently). The small matrices of a ~64-token batch split poorly across cores inside one operator; whole
-    rows split well. On dedicated cores this is 1.1-1.25x faster than one multi-threaded session; beside another
-    busy process it is 0.90-0.95x as fast (``benchmarks/row_parallel.py``). One row runs in the session with
+    rows split well. On dedicated cores this is 1.10-1.26x faster than one multi-threaded session; beside another
+    busy process it is 0.88-0.96x as fast (``benchmarks/row_parallel.py``). One row runs in the session with
     ``threads`` intra-operator threads, so a single request keeps its latency. The second session costs about
-    140 MB of memory; ``rows=False`` does without it.
+    110-140 MB of memory; ``rows=False`` does without it.
     """
 
     name = "onnx"

@@ -155,10 +155,10 @@ def load_guard(
         thresholds: a YAML/JSON threshold policy applied over the model's defaults
             (see :mod:`crestguard.guard.thresholds`).
         threads: CPU threads for the backend (default: the library's choice).
-        spin: onnx only: let idle onnxruntime threads spin-wait (about 2 ms less per single request on dedicated
-            cores; slower on a CPU shared with other work).
+        spin: onnx only: let onnxruntime threads spin-wait between operators during a run (about 2 ms less per
+            single request on dedicated cores; slower on a CPU shared with other work).
         rows: onnx only: run the rows of a batch on several cores at once, one core each, in a second
-            single-threaded session (faster batches, ~110 MB more memory; see
+            single-threaded session (faster batches, 110-140 MB more memory; see
             :class:`~crestguard.guard.backends.OnnxBackend`). ``False``: every batch in one session.
         export: for ``backend="onnx"``, export the model into the cache on first use when it is not there yet
             (needs torch once); with ``False`` a missing export is an error.
