@@ -125,10 +125,10 @@ def test_frozen_backbone_baseline_trains_and_evaluates(tmp_path):
 def test_guard_adapter_on_the_shipped_guard(tmp_path, monkeypatch):
     from crestguard.evaluation.classifiers import GuardClassifier, resolve_model
     from crestguard.evaluation.harness import Settings, run
-    from crestguard.paths import REPO_ROOT
+    from crestguard.guard.guard import MODELS_DIR
 
-    if not (REPO_ROOT / "models" / "crest-me5s").is_dir():
-        pytest.skip("no shipped guard under models/crest-me5s yet")
+    if not (MODELS_DIR / "crest-me5s").is_dir():
+        pytest.skip("no shipped guard in the package yet")
     clf = resolve_model("crest-me5s")
     assert isinstance(clf, GuardClassifier) and clf.fingerprint and clf.train_languages
     suite = tmp_path / "guard.yaml"

@@ -1,6 +1,6 @@
-"""The shipped default guard (models/crest-me5s): obvious cases, obfuscation, long inputs, ONNX parity.
+"""The shipped default guard (src/crestguard/models/crest-me5s): obvious cases, obfuscation, long inputs, ONNX parity.
 
-Skipped while models/crest-me5s holds no model.
+Skipped while that folder holds no model.
 """
 
 from __future__ import annotations

@@ -400,12 +400,12 @@ def test_two_process_ddp_equals_one_process(tmp_path, nodrop_xlmr_dir):
 
 
 def test_committed_model_card_is_what_the_recipe_writes():
-    """models/crest-me5s/MODEL_CARD.md is rendered from the committed training summary and harness results, and
+    """src/crestguard/models/crest-me5s/MODEL_CARD.md is rendered from the committed training summary and harness results, and
     those describe the committed model (same threshold, same unsafe languages)."""
     from crestguard.training.artifact import CARD_NAME, folder_size
     from crestguard.training.report import render_model_card
 
-    model, rep = REPO / "models" / "crest-me5s", REPO / "reports" / "training" / "crest-me5s"
+    model, rep = REPO / "src" / "crestguard" / "models" / "crest-me5s", REPO / "reports" / "training" / "crest-me5s"
     summary = json.loads((rep / "training_summary.json").read_text())
     results = json.loads((rep / "results.json").read_text())
     size = folder_size(model) - (model / CARD_NAME).stat().st_size

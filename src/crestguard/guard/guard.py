@@ -36,10 +36,11 @@ from crestguard.guard import segments
 from crestguard.guard.backends import check_precision
 from crestguard.guard.thresholds import ThresholdPolicy, load_policy, sigmoid
 from crestguard.guard.verdict import Verdict, Window
-from crestguard.paths import REPO_ROOT
+from crestguard.paths import PACKAGE_DIR
 
 DEFAULT_MODEL = "crest-me5s"
-MODELS_DIR = REPO_ROOT / "models"
+#: Models found by name: package data of crestguard (``src/crestguard/models/``), so any install has the default.
+MODELS_DIR = PACKAGE_DIR / "models"
 #: A threshold policy shipped inside a model folder is applied automatically.
 THRESHOLDS_NAME = "thresholds.yaml"
 _MODEL_MARKERS = ("crest_config.json", "config.json")
@@ -90,14 +91,14 @@ class GuardSettings:
 
 
 def available_models() -> list[str]:
-    """Names of the model folders under ``models/`` that hold a model."""
+    """Names of the model folders in :data:`MODELS_DIR` that hold a model."""
     if not MODELS_DIR.is_dir():
         return []
     return sorted(p.name for p in MODELS_DIR.iterdir() if any((p / m).is_file() for m in _MODEL_MARKERS))
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:
-    """A model folder: an existing directory, or ``models/<name>/`` of the repository.
+    """A model folder: an existing directory, or ``<name>/`` of :data:`MODELS_DIR` (the package's models).
 
     Raises:
         GuardError: neither exists, or the folder holds no model yet.
@@ -149,7 +150,7 @@ def load_guard(
     """Load a guard.
 
     Args:
-        name_or_path: a model under ``models/`` (``"crest-me5s"``) or a model folder.
+        name_or_path: a model shipped in the package (``"crest-me5s"``) or a model folder.
         backend: ``"torch"`` or ``"onnx"`` (onnxruntime; imports no torch once the model is exported).
         precision: torch ``fp32`` (default) / ``bf16`` / ``int8``; onnx ``int8`` (default) / ``fp32``.
         thresholds: a YAML/JSON threshold policy applied over the model's defaults

@@ -1,7 +1,8 @@
-"""The shipped model folder: install a trained model under ``models/``, within the size limit.
+"""The shipped model folder: install a trained model (the default into the package, ``src/crestguard/models/``),
+within the size limit.
 
-``models/crest-me5s/`` holds ``crest_config.json`` + ``delta.safetensors`` (see :mod:`crestguard.modeling`) and a
-``MODEL_CARD.md`` that installing leaves in place.
+``src/crestguard/models/crest-me5s/`` (package data) holds ``crest_config.json`` + ``delta.safetensors`` (see
+:mod:`crestguard.modeling`) and a ``MODEL_CARD.md`` that installing leaves in place.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def run_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (overrides out_dir)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint after an interruption."),
     install: Optional[Path] = typer.Option(None, "--install", help="Copy the trained model here (e.g. "
-                                           "models/crest-me5s; at most 25 MB)."),
+                                           "src/crestguard/models/crest-me5s; at most 25 MB)."),
     report: Optional[Path] = typer.Option(None, "--report", help="With --install: evaluate the installed model "
                                           "with the harness into this folder and write its MODEL_CARD.md."),
 ) -> None:
@@ -29,7 +29,7 @@ def run_cmd(
 
     Works alone and under `torchrun --nproc_per_node=N -m crestguard.training RECIPE` or `accelerate launch`.
     The default guard, from a fresh clone:
-    `crestguard train run configs/crest-me5s.yaml --install models/crest-me5s --report reports/training/crest-me5s`
+    `crestguard train run configs/crest-me5s.yaml --install src/crestguard/models/crest-me5s --report reports/training/crest-me5s`
     """
     from crestguard.training.config import load_config
     from crestguard.training.trainer import train
@@ -78,7 +78,7 @@ def mix_cmd(
 
 @train_app.command("evaluate")
 def evaluate_cmd(
-    model_dir: Path = typer.Argument(..., help="A trained model folder (e.g. models/crest-me5s or RUN/model)."),
+    model_dir: Path = typer.Argument(..., help="A trained model folder (e.g. src/crestguard/models/crest-me5s or RUN/model)."),
     out: Path = typer.Option(..., "--out", help="Where results.json, report.md and the plots go."),
     suite: str = typer.Option("default", help="Evaluation suite name or path."),
     name: Optional[str] = typer.Option(None, help="Model name in the report (default: the folder name)."),
