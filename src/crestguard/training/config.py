@@ -75,6 +75,11 @@ class TrainConfig:
         save_every: optimizer steps between resumable checkpoints (``None``: at every validation).
         num_threads: CPU threads for torch (``None``: torch's default).
         delta_dtype: dtype of the saved delta for offline-backbone models.
+        invariance_weight: weight of the language-invariance regularizer (:mod:`crestguard.training.invariance`):
+            the squared difference of the logit margins of translation pairs, added to the loss (0: off).
+        invariance_datasets: the parallel registry datasets the pairs come from.
+        invariance_pairs: how many translation pairs are drawn (English and one other language each).
+        invariance_batch: pairs scored per optimizer step.
         guard_sentences: how a guard reads long inputs with this model by default: the guard's ``sentences``
             setting (``only`` | ``long`` | ``all`` | ``off``; :class:`crestguard.guard.GuardSettings`), stored as
             ``sentences`` in the saved model's config.
@@ -112,6 +117,10 @@ class TrainConfig:
     save_every: int | None = None
     num_threads: int | None = None
     delta_dtype: str = "float16"
+    invariance_weight: float = 0.0
+    invariance_datasets: list[str] = field(default_factory=lambda: ["flores200", "ntrex128"])
+    invariance_pairs: int = 4000
+    invariance_batch: int = 16
     guard_sentences: str = "off"
     notes: str = ""
     recipe: str | None = field(default=None, repr=False)
@@ -141,6 +150,10 @@ class TrainConfig:
         bad = [k for k, v in positive.items() if not v > 0]
         if bad:
             raise ConfigError(f"{where}: must be > 0: {', '.join(f'{k}={positive[k]}' for k in bad)}")
+        if self.invariance_weight < 0 or (self.invariance_weight > 0 and
+                                          (self.invariance_pairs < 1 or self.invariance_batch < 1)):
+            raise ConfigError(f"{where}: invariance_weight must be >= 0, and when it is > 0 invariance_pairs and "
+                              "invariance_batch must be >= 1")
         if self.cache_frozen and self.train_mode != "top_layers":
             raise ConfigError(f"{where}: cache_frozen needs train_mode top_layers")
         if not 0 <= self.warmup_ratio < 1 or not 0 <= self.dropout < 1 or not 0 < self.val_fraction < 1:

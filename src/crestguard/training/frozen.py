@@ -25,9 +25,13 @@ def _encoder(model):
 
 def _extended_mask(enc, attention_mask, hidden):
     """The attention mask in the form the encoder's layers expect (built by the model itself)."""
+    import inspect
+
+    params = inspect.signature(enc._create_attention_masks).parameters
+    # transformers renamed the cache argument (past_key_values -> cache) and added position_ids; pass what it takes
+    extra = {name: None for name in ("past_key_values", "cache", "position_ids") if name in params}
     return enc._create_attention_masks(attention_mask=attention_mask, encoder_attention_mask=None,
-                                       embedding_output=hidden, encoder_hidden_states=None,
-                                       past_key_values=None)[0]
+                                       embedding_output=hidden, encoder_hidden_states=None, **extra)[0]
 
 
 def _run_layers(layers, hidden, mask4):

@@ -36,6 +36,7 @@ import numpy as np
 from crestguard.errors import CrestGuardError
 from crestguard.training.config import TrainConfig
 from crestguard.training.data import class_weights, collate, encode, epoch_order
+from crestguard.training.invariance import invariance_loss, margins
 
 LOG_NAME = "log.jsonl"
 SUMMARY_NAME = "summary.json"
@@ -147,6 +148,28 @@ def trainable_state(model) -> dict:
     """The trainable tensors (what a checkpoint and the early-stopping copy hold)."""
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     return {k: v.detach().clone() for k, v in model.state_dict().items() if k in names}
+
+
+def _invariance_pairs(cfg: TrainConfig, tok, max_length: int, say):
+    """The two sides of the translation pairs of the invariance regularizer, encoded (pairs that survive the
+    length filter on both sides)."""
+    from dataclasses import replace
+
+    from crestguard.evaluation.manifest import load_manifest
+    from crestguard.training.invariance import parallel_pairs
+
+    pairs = parallel_pairs(cfg.invariance_datasets, cfg.invariance_pairs, cfg.seed, manifest=load_manifest())
+    if not pairs:
+        raise TrainingError(f"invariance_weight > 0 but {cfg.invariance_datasets} give no translation pairs")
+    sides = [[replace(p[k], label=0) for p in pairs] for k in (0, 1)]
+    enc = [encode(tok, side, [1.0] * len(side), max_length, max_length)[0] for side in sides]
+    keep = {r.id for r in enc[0].records} , {r.id for r in enc[1].records}
+    both = [i for i, p in enumerate(pairs) if p[0].id in keep[0] and p[1].id in keep[1]]
+    sides = [[side[i] for i in both] for side in sides]
+    enc = [encode(tok, side, [1.0] * len(side), max_length, max_length)[0] for side in sides]
+    say(f"invariance: {len(both)} translation pairs (English and {len({r.lang for r in sides[1]})} languages) "
+        f"from {', '.join(cfg.invariance_datasets)}, weight {cfg.invariance_weight}")
+    return enc
 
 
 # ------------------------------------------------------------------------------------------------- scoring
@@ -296,6 +319,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
         if len(set(cal_enc.labels.tolist())) < 2:
             raise TrainingError(f"mix {mix.name}: select_on: calibration needs calibration records of both labels "
                                 f"(got {len(cal_enc)} records)")
+    pair_enc = _invariance_pairs(cfg, tok, max_length, say) if cfg.invariance_weight > 0 else None
     selection_metric = "calibration AUROC" if cal_enc is not None else "validation unsafe-F1"
     if len(train_enc) == 0 or len(val_enc) == 0:
         raise TrainingError(f"mix {mix.name}: {len(train_enc)} training and {len(val_enc)} validation examples "
@@ -325,7 +349,8 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
     net, inputs = model, _token_inputs(train_enc.ids, pad_id, device)
     val_inputs = _token_inputs(val_enc.ids, pad_id, device)
     cal_inputs = _token_inputs(cal_enc.ids, pad_id, device) if cal_enc is not None else None
-    encoded = [e for e in (train_enc, val_enc, cal_enc) if e is not None]
+    pair_inputs = [_token_inputs(e.ids, pad_id, device) for e in pair_enc] if pair_enc else None
+    encoded = [e for e in (train_enc, val_enc, cal_enc, *(pair_enc or ())) if e is not None]
     if cfg.cache_frozen:
         from crestguard.training.frozen import BottomStore, cached_lower_states, pad_states, top_stack
 
@@ -343,6 +368,10 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
         val_inputs = lambda idx: pad_states([cached[1][i] for i in idx], device)  # noqa: E731
         if cal_enc is not None:
             cal_inputs = lambda idx: pad_states([cached[2][i] for i in idx], device)  # noqa: E731
+        if pair_enc:
+            first = len(encoded) - 2
+            pair_inputs = [lambda idx, k=k: pad_states([cached[k][i] for i in idx], device)  # noqa: E731
+                           for k in (first, first + 1)]
     ddp_net = net
     if dd.world > 1:
         ddp_net = torch.nn.parallel.DistributedDataParallel(
@@ -400,6 +429,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
             module.eval()
 
     lengths = [len(x) for x in train_enc.ids]
+    pair_rng = np.random.default_rng([cfg.seed, dd.rank, 7])
     train_mode()
     bar = _progress(progress and dd.main, total_steps, state["step"], console)
     t_loop, done_before = time.monotonic(), state["elapsed"]
@@ -411,7 +441,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
                             lengths, global_micro)
         micro = order.reshape(-1, global_micro)[:, dd.rank * cfg.batch_size:(dd.rank + 1) * cfg.batch_size]
         for step_in in range(in_epoch, per_epoch):
-            losses = []
+            losses, inv_losses = [], []
             for a in range(cfg.grad_accum):
                 idx = micro[step_in * cfg.grad_accum + a]
                 y = torch.as_tensor(train_enc.labels[idx], device=device)
@@ -424,6 +454,14 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
                         logits = _logits(ddp_net(*inputs(idx)))
                     ce = torch.nn.functional.cross_entropy(logits.float(), y, reduction="none")
                     loss = (w * ce).sum() / (cfg.batch_size * cfg.grad_accum)
+                    if pair_inputs is not None:
+                        pidx = pair_rng.choice(len(pair_enc[0]), size=min(cfg.invariance_batch, len(pair_enc[0])),
+                                               replace=False)
+                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                            la, lb = (_logits(ddp_net(*fn(pidx))).float() for fn in pair_inputs)
+                        inv = invariance_loss(margins(la), margins(lb))
+                        loss = loss + cfg.invariance_weight * inv / cfg.grad_accum
+                        inv_losses.append(float(inv.detach()))
                     loss.backward()
                 losses.append(float(loss.detach()) * cfg.grad_accum)
                 seen += len(idx) * dd.world
@@ -437,6 +475,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
             state["elapsed"] = done_before + time.monotonic() - t_loop
             log({"step": step, "epoch": round(step / per_epoch, 4), "loss": round(float(np.mean(losses)), 5),
                  "lr": sched.get_last_lr()[0], "grad_norm": round(float(grad_norm), 4),
+                 **({"invariance": round(float(np.mean(inv_losses)), 5)} if inv_losses else {}),
                  "samples_per_s": round(seen / max(1e-9, time.monotonic() - t_loop), 2)})
             if bar:
                 bar[0].update(bar[1], completed=step, description=f"loss {np.mean(losses):.4f}")
