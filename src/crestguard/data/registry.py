@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -30,6 +31,19 @@ from crestguard.errors import DataError
 KINDS = ("benchmark", "training", "benign", "parallel", "hub")
 
 Loader = Callable[[Path, DatasetBuilder], None]
+
+#: Licence terms that keep a dataset out of the shipped default model: non-commercial (NC), no-derivatives (ND),
+#: research-only or do-not-redistribute terms, and no stated licence (see DATASETS.md, "Licences").
+_RESTRICTIVE = re.compile(r"\bNC\b|\bND\b|(?i:non-?commercial|no-?deriv|research (use|purpose)|"
+                          r"do not redistribute|none stated|see the hub card)")
+
+
+def licence_ok_for_default(licence: str) -> bool:
+    """Whether a licence string (as a SOURCE.md states it) permits training the shipped default model on the
+    dataset: ``False`` for non-commercial, no-derivatives, research-only or do-not-redistribute terms, and for
+    no stated licence; ``True`` otherwise (permissive licences: MIT, Apache-2.0, CC BY, CC BY-SA, ODC-By).
+    A licence string with several parts is restricted if any part is."""
+    return not _RESTRICTIVE.search(licence)
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,8 @@ class DatasetInfo:
         choice: the open choice this loader makes (details in the loader module's docstring and DATASETS.md).
         loader: the function that fills a :class:`DatasetBuilder`.
         hub_id: the Hugging Face dataset id, for hub loaders.
+        eval_leak: the evaluation set(s) this dataset's texts are built on (e.g. JailbreakBench artifacts on
+            the JBB goals): such a dataset is registered for evaluation but never :attr:`trainable`.
     """
 
     name: str
@@ -57,11 +73,23 @@ class DatasetInfo:
     loader: Loader
     choice: str = ""
     hub_id: str | None = None
+    eval_leak: str = ""
+
+    @property
+    def trainable(self) -> bool:
+        """False for a dataset built on an evaluation set (:attr:`eval_leak`): no training mix may use it."""
+        return not self.eval_leak
+
+    @property
+    def licence_ok_for_default(self) -> bool:
+        """:func:`licence_ok_for_default` of :attr:`licence`."""
+        return licence_ok_for_default(self.licence)
 
     def metadata(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "folder": self.folder, "hub_id": self.hub_id,
                 "description": self.description, "licence": self.licence, "labels": self.labels,
-                "choice": self.choice}
+                "choice": self.choice, "eval_leak": self.eval_leak, "trainable": self.trainable,
+                "licence_ok_for_default": self.licence_ok_for_default}
 
 
 @dataclass
@@ -129,7 +157,7 @@ DATASETS: dict[str, DatasetInfo] = {}
 
 
 def register(name: str, folder: str | None, kind: str, description: str, licence: str, labels: str,
-             choice: str = "", hub_id: str | None = None) -> Callable[[Loader], Loader]:
+             choice: str = "", hub_id: str | None = None, eval_leak: str = "") -> Callable[[Loader], Loader]:
     """Decorator: register ``loader`` under ``name`` (see :class:`DatasetInfo` for the fields)."""
     if kind not in KINDS:
         raise ValueError(f"unknown dataset kind {kind!r}")
@@ -139,7 +167,7 @@ def register(name: str, folder: str | None, kind: str, description: str, licence
             raise ValueError(f"dataset {name!r} registered twice")
         DATASETS[name] = DatasetInfo(name=name, folder=folder, kind=kind, description=description,
                                      licence=licence, labels=labels, loader=loader, choice=choice,
-                                     hub_id=hub_id)
+                                     hub_id=hub_id, eval_leak=eval_leak)
         return loader
 
     return wrap

@@ -16,6 +16,7 @@ kind                      dropped  meaning
 ``duplicate_language``    yes      a file whose language another file of the dataset already covers
 ``deduplicated``          yes      a repeated text removed by the loader's documented rule (e.g. JBB goals)
 ``excluded``              yes      left out by the source's label mapping (e.g. HarmBench copyright)
+``eval_overlap``          yes      the SOURCE.md flags the row as matching an evaluation set (``exact_match_eval``)
 ``duplicate_text``        no       same text and language as an earlier record (kept, reported)
 ========================  =======  ===========================================================================
 """
@@ -38,6 +39,7 @@ ISSUES: dict[str, tuple[bool, str]] = {
     "duplicate_language": (True, "file duplicates a language another file covers"),
     "deduplicated": (True, "repeated text removed by the documented rule"),
     "excluded": (True, "left out by the source's label mapping"),
+    "eval_overlap": (True, "matches an evaluation set (SOURCE.md's exact_match_eval)"),
     "duplicate_text": (False, "same text and language as an earlier record (kept)"),
 }
 MAX_EXAMPLES = 5
