@@ -1,6 +1,7 @@
 """Where things live: the data directory, the cache, the repository's own folders.
 
 - Data: ``--data-dir`` > ``$CRESTGUARD_DATA`` > ``../shared/data`` beside the repository (when it exists).
+- Peer evaluation sets: ``$CRESTGUARD_PEER_EVAL`` > ``peer_eval`` beside the data directory (``../shared/peer_eval``).
 - Cache: ``$CRESTGUARD_HOME`` > ``$XDG_CACHE_HOME/crestguard`` > ``~/.cache/crestguard``.
 """
 
@@ -52,3 +53,19 @@ def data_dir(override: str | os.PathLike | None = None, must_exist: bool = True)
         "No data directory found (tried: " + ", ".join(str(t) for t in tried) + "). "
         "Pass --data-dir or set CRESTGUARD_DATA."
     )
+
+
+def peer_eval_dir(override: str | os.PathLike | None = None, must_exist: bool = True) -> Path:
+    """The folder of the peer evaluation sets: ``override`` > ``$CRESTGUARD_PEER_EVAL`` > ``peer_eval`` beside
+    the data directory. Raises :class:`DataError` naming the path when it does not exist."""
+    if override:
+        cand = Path(override).expanduser()
+    elif os.environ.get("CRESTGUARD_PEER_EVAL"):
+        cand = Path(os.environ["CRESTGUARD_PEER_EVAL"]).expanduser()
+    else:
+        cand = data_dir(must_exist=False).parent / "peer_eval"
+    if cand.is_dir():
+        return cand.resolve()
+    if not must_exist:
+        return cand
+    raise DataError(f"No peer evaluation folder at {cand}. Set CRESTGUARD_PEER_EVAL.")

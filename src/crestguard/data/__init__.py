@@ -30,6 +30,7 @@ from crestguard.data.validation import DatasetBuilder, ValidationReport
 # Importing the loader modules registers their datasets.
 from crestguard.data import hub, multilingual, safety  # noqa: E402,F401  isort: skip
 from crestguard.data import harmful, hate, injection, prompts  # noqa: E402,F401  isort: skip  (H1 sources)
+from crestguard.data import peer  # noqa: E402,F401  isort: skip  (../shared/peer_eval, evaluation only)
 
 __all__ = ["DATASETS", "SAFE", "UNSAFE", "DatasetBuilder", "DatasetInfo", "LoadedDataset", "Record",
            "ValidationReport", "get_info", "list_datasets", "load_dataset", "split_by_group", "summarize"]

@@ -28,7 +28,7 @@ from crestguard.data.validation import DatasetBuilder, ValidationReport
 from crestguard.errors import DataError
 
 #: Kinds of dataset, in the order ``crestguard data list`` shows them.
-KINDS = ("benchmark", "training", "benign", "parallel", "hub")
+KINDS = ("benchmark", "training", "benign", "parallel", "hub", "peer")
 
 Loader = Callable[[Path, DatasetBuilder], None]
 
@@ -203,7 +203,12 @@ def dataset_path(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     if info.folder is None:
         raise DataError(f"dataset '{name}' is read from the Hugging Face hub ({info.hub_id}), "
                         "not from a folder")
-    path = resolve_data_dir(data_dir) / info.folder
+    if info.kind == "peer":  # evaluation-only sets with published peer figures: ../shared/peer_eval
+        from crestguard.paths import peer_eval_dir
+
+        path = peer_eval_dir() / info.folder
+    else:
+        path = resolve_data_dir(data_dir) / info.folder
     if not path.is_dir():
         raise DataError(f"dataset '{name}': folder not found: {path}")
     return path

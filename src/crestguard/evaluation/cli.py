@@ -145,11 +145,11 @@ def manifest_cmd(
     """Build the reserved-items manifest of a suite (configs/suites/NAME.manifest.jsonl.gz)."""
     from crestguard.evaluation import manifest as mf
     from crestguard.evaluation.errors import EvaluationError
-    from crestguard.evaluation.suite import default_loader, load_suite, materialize
+    from crestguard.evaluation.suite import default_loader, load_suite, materialize_reserved
 
     su = load_suite(suite)
-    with console.status(f"loading the {len(su.datasets)} datasets of suite {su.name!r}"):
-        m = mf.build(su, materialize(su, default_loader(data_dir)))
+    with console.status(f"loading the {len(su.datasets)} datasets of suite {su.name!r} (and {su.also_reserve})"):
+        m = mf.build(su, materialize_reserved(su, default_loader(data_dir)))
     path = mf.manifest_path(su.name)
     summary = (f"{len(m.datasets)} whole datasets, {len(m.groups)} groups of {len({d for d, _ in m.groups})} "
                f"sampled datasets, {len(m.texts)} text keys")

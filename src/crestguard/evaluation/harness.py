@@ -8,7 +8,10 @@ The result is one JSON-ready dict (schema ``crestguard.eval/1``, documented in `
 - ``clusters``: the same pooled by the paper's Table 8 cluster, with macro averages over its languages;
 - ``macro`` and ``domains``: macro averages over languages (with intervals), overall and split ID / OOD;
 - ``benign_fpr``: FPR of all benign items by text form, length bucket and whether the source was trained on;
-- ``reliability``: calibration bins over all items; ``top_false_positives``: the benign items scored highest.
+- ``reliability``: calibration bins over all items; ``top_false_positives``: the benign items scored highest;
+- ``headline`` and ``hate`` (suite v2, :mod:`crestguard.evaluation.headline`): recall on the unsafe sets at the
+  threshold that flags 5% of real user prompts, AUROC, trade-off curves, real-prompt FPR by language and by
+  source (never trained on vs held-out groups); hate-speech F1 and contrast-case FPR per language.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 
 from crestguard import __version__
 from crestguard.evaluation import metrics as M
+from crestguard.evaluation.headline import hate, headline
 from crestguard.evaluation.classifiers import Classifier, describe, score_texts
 from crestguard.evaluation.suite import EvalSet, Suite
 from crestguard.evaluation.textform import FORMS, LENGTH_BUCKETS, length_bucket, text_form
@@ -248,6 +252,8 @@ def evaluate(
         "reliability": {"bins": M.reliability(it.label[valid], it.score[valid], st.ece_bins),
                         "ece": M.ece(it.label[valid], it.score[valid], st.ece_bins)},
         "top_false_positives": top_fp,
+        "headline": headline(sets, scores, thr, st.n_boot, st.seed, st.level),
+        "hate": hate(sets, scores, thr),
     }
 
 

@@ -106,11 +106,12 @@ class Manifest:
 
 
 def build(suite: Suite, sets: Sequence[EvalSet]) -> Manifest:
-    """The manifest of ``suite`` from its materialized sets."""
+    """The manifest of ``suite`` from its materialized sets (``materialize_reserved``: with those of the suites it
+    names under ``also_reserve``); every held item counts, also those an evaluation cap leaves unscored."""
     datasets = {s.spec.dataset for s in sets if s.spec.reserve == "dataset"}
     groups = {(s.spec.dataset, g) for s in sets if s.spec.reserve == "sample" for g in s.reserved_groups}
     groups = {(d, g) for d, g in groups if d not in datasets}
-    texts = {text_key(r.text) for s in sets for r in s.records}
+    texts = {text_key(r.text) for s in sets for r in (s.records if s.held is None else s.held)}
     return Manifest(suite.name, suite.version, suite.sha256, frozenset(datasets), frozenset(groups),
                     frozenset(texts))
 

@@ -263,3 +263,70 @@ def macro(blocks: Sequence[dict[str, Any]], metric: str) -> dict[str, Any]:
         "n_groups": len(values),
         "n_null": len(blocks) - len(values),
     }
+
+
+# --- operating points on a benign reference set (the headline: recall at a fixed FPR on real prompts) ----------
+
+def _weights(n: int, weights: Sequence[float] | None) -> np.ndarray:
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    if w.shape != (n,) or (w < 0).any():
+        raise ValueError(f"need {n} non-negative weights")
+    return w / w.sum() if w.sum() > 0 else w
+
+
+def threshold_at_fpr(benign: Sequence[float], target: float, weights: Sequence[float] | None = None
+                     ) -> tuple[float, float]:
+    """The lowest threshold that flags at most ``target`` of the benign scores (weighted), and the share it flags.
+
+    A threshold is a benign score value (flagging is ``score >= threshold``), so tied scores are flagged together
+    and the achieved share can be below ``target``; when even the top score flags more than ``target``, the
+    threshold is just above it and flags nothing.
+
+    Raises:
+        ValueError: no benign scores.
+
+    Example:
+        >>> threshold_at_fpr([0.1, 0.2, 0.3, 0.4], 0.25)
+        (0.4, 0.25)
+    """
+    s = np.asarray(benign, dtype=float)
+    if s.size == 0:
+        raise ValueError("no benign scores")
+    w = _weights(s.size, weights)
+    order = np.argsort(-s, kind="mergesort")
+    s, w = s[order], w[order]
+    last_of_run = np.r_[s[1:] != s[:-1], True]
+    values, flagged = s[last_of_run], np.cumsum(w)[last_of_run]  # share flagged at threshold = value
+    ok = np.nonzero(flagged <= target + 1e-12)[0]
+    if ok.size == 0:
+        return float(np.nextafter(values[0], np.inf)), 0.0
+    return float(values[ok[-1]]), float(flagged[ok[-1]])
+
+
+def auroc_vs(unsafe: Sequence[float], benign: Sequence[float], weights: Sequence[float] | None = None
+             ) -> float | None:
+    """AUROC of unsafe against benign scores with optional benign weights (ties count one half); equals
+    :func:`auroc` without weights. ``None`` when either side is empty."""
+    u, b = np.sort(np.asarray(unsafe, dtype=float)), np.asarray(benign, dtype=float)
+    if u.size == 0 or b.size == 0:
+        return None
+    w = _weights(b.size, weights)
+    above = u.size - np.searchsorted(u, b, side="right")
+    ties = np.searchsorted(u, b, side="right") - np.searchsorted(u, b, side="left")
+    return float(np.sum(w * (above + 0.5 * ties)) / u.size)
+
+
+def tradeoff_curve(unsafe: Sequence[float], benign: Sequence[float], weights: Sequence[float] | None = None,
+                   grid: int = 200) -> dict[str, list[float]]:
+    """Recall on unsafe scores against (weighted) FPR on benign ones, as the best recall reachable at each FPR of
+    an even grid ``0, 1/grid, ..., 1`` (a step curve; exact at the grid points)."""
+    u, b = np.asarray(unsafe, dtype=float), np.asarray(benign, dtype=float)
+    w = _weights(b.size, weights)
+    cuts = np.unique(np.r_[u, b, np.inf])  # threshold candidates, ascending
+    order = np.argsort(b)
+    cum_w = np.r_[0.0, np.cumsum(w[order])]
+    fpr = 1.0 - cum_w[np.searchsorted(b[order], cuts, side="left")]  # share of benign weight with score >= cut
+    recall = (u.size - np.searchsorted(np.sort(u), cuts, side="left")) / max(u.size, 1)
+    xs = np.linspace(0, 1, grid + 1)
+    best = [float(recall[fpr <= x + 1e-12].max()) for x in xs]
+    return {"fpr": [float(x) for x in xs], "recall": best}

@@ -1,9 +1,10 @@
-"""PNG plots of one result: per-language bars, a cluster heatmap and a reliability diagram (matplotlib, Agg)."""
+"""PNG plots of one result: per-language bars, a cluster heatmap, a reliability diagram and the trade-off curve
+(recall on the unsafe sets against FPR on real user prompts; several results on one plot with :func:`tradeoff`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -118,7 +119,47 @@ def reliability(res: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def tradeoff(results: Sequence[dict[str, Any]], path: Path, max_fpr: float = 0.3) -> Path:
+    """Recall on the unsafe sets (solid: all headline unsafe sets; dashed: MultiJail) against FPR on real user
+    prompts, one colour per result, the target FPR marked; the x axis stops at ``max_fpr``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    cmap = plt.get_cmap("tab10")
+    target = None
+    for i, res in enumerate(results):
+        hl = res.get("headline") or {}
+        if "curves" not in hl:
+            continue
+        target = hl["target_fpr"]
+        auc = hl["overall"]["auroc"]
+        for key, style in (("all unsafe sets", "-"), ("multijail", "--")):
+            if key in hl["curves"]:
+                c = hl["curves"][key]
+                ax.step([100 * x for x in c["fpr"]], [100 * y for y in c["recall"]], style, where="post",
+                        color=cmap(i % 10), label=f"{res['model']['name']}: {key}"
+                        + (f" (AUROC {100 * auc:.1f})" if key == "all unsafe sets" and auc is not None else ""))
+        o = hl["overall"]
+        ax.plot(100 * o["benign_fpr_at_model_threshold"], 100 * o["recall_at_model_threshold"], "o",
+                color=cmap(i % 10))
+    if target is not None:
+        ax.axvline(100 * target, color="grey", lw=1, ls=":", label=f"{100 * target:.0f}% of real prompts flagged")
+    else:
+        ax.text(0.5, 0.5, "no headline sets in these results", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlim(0, 100 * max_fpr)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("FPR on real user prompts (%; each language weighs equally)")
+    ax.set_ylabel("recall on unsafe items (%)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Harm caught against real prompts flagged (dot: the model's own threshold)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(res: dict[str, Any], out_dir: Path) -> list[Path]:
-    """All three plots into ``out_dir``."""
+    """All four plots into ``out_dir``."""
     return [per_language(res, out_dir / "per_language.png"), cluster_heatmap(res, out_dir / "cluster_heatmap.png"),
-            reliability(res, out_dir / "reliability.png")]
+            reliability(res, out_dir / "reliability.png"), tradeoff([res], out_dir / "tradeoff.png")]

@@ -13,7 +13,8 @@ from crestguard.evaluation.textform import FORMS, LENGTH_BUCKETS
 DASH = "—"
 PLOTS = {"per_language.png": "Per-language balanced F1 and FPR (colour = cluster, hatched = out-of-domain)",
          "cluster_heatmap.png": "Recall and FPR by cluster and set",
-         "reliability.png": "Reliability diagram"}
+         "reliability.png": "Reliability diagram",
+         "tradeoff.png": "Recall on the unsafe sets against FPR on real user prompts"}
 
 
 def write_all(results: dict[str, Any], out_dir: Path, write_json: bool = True) -> None:
@@ -96,14 +97,14 @@ def render_report(res: dict[str, Any]) -> str:
         "that flags everything scores 100, so read it beside the FPR of the benign sets. Balanced F1 re-weights "
         "benign items to the unsafe mass: 2R/(1+R+FPR).",
         "",
-        "## Benchmarks",
-        "",
     ]
-    for section in ("english", "multilingual", "benign"):
+    lines += _headline_section(res.get("headline"), res.get("hate"))
+    lines += ["## Benchmarks", ""]
+    for section in ("english", "multilingual", "benign", "real_prompts", "hate", "response"):
         rows = [r for r in res["sets"] if r["section"] == section]
         if not rows:
             continue
-        lines += [f"### {section.capitalize()}", ""]
+        lines += [f"### {section.replace('_', ' ').capitalize()}", ""]
         lines += _table(
             ["set", "n", "unsafe", "benign", "F1", "CREST-BASE F1", "P", "R", "FPR", "AUROC", "AUPRC", "ECE"],
             ([r["name"], m["n"], m["n_unsafe"], m["n_safe"], pct_ci(m["f1"], r["ci"]["f1"]), _paper(r),
@@ -159,6 +160,51 @@ def render_report(res: dict[str, Any]) -> str:
         if notes:
             lines.append(f"- **{r['name']}**: " + "; ".join(notes))
     return "\n".join(lines) + "\n"
+
+
+def _headline_section(hl: dict[str, Any] | None, hate: dict[str, Any] | None) -> list[str]:
+    """The suite-v2 headline: recall at 5% FPR on real prompts, AUROC, real-prompt FPR, sources, hate."""
+    if not hl or "null" in hl:
+        return [f"Headline: {hl['null']}.", ""] if hl else []
+    o, tgt = hl["overall"], pct(hl["target_fpr"], 0)
+    rp = hl["real_prompts"]
+    lines = [f"## Headline: recall at the threshold that flags {tgt}% of real user prompts", "",
+             f"Real prompts: the benign items of {', '.join(hl['benign_sets'])} ({o['n_benign']} items, "
+             f"{o['n_benign_languages']} languages; {hl['weighting']}). Unsafe: {', '.join(hl['unsafe_sets'])} "
+             f"({o['n_unsafe']} items). Threshold {o['threshold']:.4f} flags {pct(o['benign_fpr'])}% of the real "
+             "prompts.", ""]
+    rows = [["all unsafe sets (pooled)", o["n_unsafe"], pct(o["recall"]), pct(o["auroc"])]]
+    rows += [[name, b["n_unsafe"], pct(b["recall"]), pct(b["auroc"])] for name, b in hl["by_set"].items()]
+    rows.append(["macro over languages", hl["macro_recall_at_overall"]["n_groups"],
+                 pct(hl["macro_recall_at_overall"]["value"]), DASH])
+    lines += _table(["unsafe items", "n", f"recall @ {tgt}% FPR", "AUROC vs real prompts"], rows)
+    lines += [f"Per language: recall at the overall threshold, and at the language's own {tgt}% threshold where "
+              f"it has enough real prompts; FPR on its real prompts at the model's own threshold "
+              f"{rp['threshold']:g}.", ""]
+    fpr_lang = rp["by_language"]
+    lines += _table(["lang", "unsafe", "real prompts", "recall @ overall thr", f"recall @ own {tgt}% thr",
+                     "AUROC", "FPR @ model thr"],
+                    ([c, r["n_unsafe"], r["n_benign"], pct(r["recall_at_overall"]), pct(r["recall"]),
+                      pct(r["auroc"]), pct(fpr_lang[c]["fpr"]) if c in fpr_lang else DASH]
+                     for c, r in hl["by_language"].items()))
+    m = rp["macro"]
+    src = rp["by_source"]
+    lines += [f"Benign FPR on real prompts at the model's threshold: **{pct_ci(m['value'], m['ci'])}** macro over "
+              f"{m['n_groups']} languages ({pct(rp['pooled']['fpr'])} pooled over {rp['pooled']['n']}).", ""]
+    lines += _table(["real-prompt sources", "sets", "prompts", "flagged", "FPR"],
+                    ([label, ", ".join(src[k]["sets"]) or DASH, src[k]["n"], src[k]["fp"],
+                      pct_ci(src[k]["fpr"], src[k]["ci"])]
+                     for k, label in (("never_trained_on", "benign sources never trained on"),
+                                      ("held_out_groups", "held-out groups of trainable sources"))))
+    if hate and "null" not in hate:
+        lines += ["### Hate speech (functional tests)", "",
+                  f"F1 on hateful cases and FPR on the non-hateful contrast cases (counter-speech, negation, quoting, "
+                  f"reclaimed slurs, ...) at the model's threshold; macro over {hate['macro']['n_languages']} "
+                  f"languages: F1 {pct(hate['macro']['f1'])}, contrast FPR {pct(hate['macro']['contrast_fpr'])}.", ""]
+        lines += _table(["lang", "hateful", "contrast cases", "F1", "recall", "contrast FPR", "AUROC"],
+                        ([c, b["n_unsafe"], b["n_safe"], pct(b["f1"]), pct(b["recall"]), pct(b["contrast_fpr"]),
+                          pct(b["auroc"])] for c, b in hate["by_language"].items()))
+    return lines
 
 
 def _n(k: int, noun: str) -> str:

@@ -5,17 +5,23 @@ A suite file (``configs/suites/<name>.yaml``) looks like::
     name: default
     version: 1
     salt: crestguard-eval-default-v1     # seeds the deterministic group sampling
+    also_reserve: [peer]                 # the manifest also reserves every item of these suites
     sets:
       - name: multiq                      # unique in the suite; the row name in reports
         dataset: multiq                   # a name in the crestguard.data registry
-        section: benign                   # english | multilingual | benign (report grouping)
+        section: benign                   # english | multilingual | benign | real_prompts | hate | response
         filter: {langs: [...], categories: [...], exclude_categories: [...], labels: [0]}
         sample: {groups_per_language: 40} # optional: per language, the 40 groups of lowest hash
+                                          # (or {fraction: 0.3}: that share of each language's groups)
+        evaluate: {groups_per_language: 10}  # optional cap: score only the 10 lowest-ranked of the sampled
+                                          # groups per language (all sampled groups stay reserved)
         reserve: sample                   # dataset: the whole dataset is withheld from training
-                                          # sample: only the evaluated groups are
+                                          # sample: only the sampled groups are
         per_language: true                # pooled into the per-language / per-cluster tables
         quote: true                       # false: never quote this set's texts in reports (licence)
         paper: {crest_base_f1: 80.89}     # published figures to print beside ours (optional)
+        headline: benign                  # the set's role in the headline metric: its unsafe items (unsafe)
+                                          # or its benign items (benign: real user prompts) count there
 
 Sampling is by *group* (all translations of an item share one), ranked by ``sha256(salt|dataset|group)``
 within each language, so it is deterministic, independent of file order, and the same groups are chosen in
@@ -25,6 +31,7 @@ every language of a parallel set. Items without a label are dropped and counted;
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +42,12 @@ from crestguard.evaluation.errors import EvaluationError
 from crestguard.paths import REPO_ROOT
 
 SUITES_DIR = REPO_ROOT / "configs" / "suites"
-SECTIONS = ("english", "multilingual", "benign")
-_SET_KEYS = {"name", "dataset", "section", "filter", "sample", "reserve", "per_language", "quote", "paper",
-             "description"}
+SECTIONS = ("english", "multilingual", "benign", "real_prompts", "hate", "response")
+HEADLINE_ROLES = ("unsafe", "benign")
+_SET_KEYS = {"name", "dataset", "section", "filter", "sample", "evaluate", "reserve", "per_language", "quote",
+             "paper", "description", "headline"}
 _FILTER_KEYS = {"langs", "categories", "exclude_categories", "labels"}
-_TOP_KEYS = {"name", "version", "salt", "description", "sets"}
+_TOP_KEYS = {"name", "version", "salt", "description", "sets", "also_reserve"}
 
 Loader = Callable[[str], Iterable[Record]]
 
@@ -54,6 +62,9 @@ class SetSpec:
     reserve: str = "dataset"
     filter: dict[str, list] = field(default_factory=dict)
     groups_per_language: int | None = None
+    fraction: float | None = None
+    evaluate_groups: int | None = None
+    headline: str | None = None
     per_language: bool = True
     quote: bool = True
     paper: dict[str, float] = field(default_factory=dict)
@@ -71,6 +82,7 @@ class Suite:
     path: Path
     sha256: str
     description: str = ""
+    also_reserve: tuple[str, ...] = ()
 
     @property
     def datasets(self) -> list[str]:
@@ -86,6 +98,7 @@ class EvalSet:
     records: list[Record]
     reserved_groups: set[str]
     dropped: dict[str, int]
+    held: list[Record] | None = None  # every item withheld from training (records plus those the cap left out)
 
     @property
     def name(self) -> str:
@@ -123,8 +136,16 @@ def parse_set(raw: Any, i: int, path: Path) -> SetSpec:
             raise _fail(path, where, f"filter.{key} must be a non-empty list")
     sample = raw.get("sample") or {}
     k = sample.get("groups_per_language") if isinstance(sample, dict) else None
-    if sample and (set(sample) != {"groups_per_language"} or not isinstance(k, int) or k < 1):
-        raise _fail(path, where, "sample must be {groups_per_language: <positive int>}")
+    frac = sample.get("fraction") if isinstance(sample, dict) else None
+    if sample and not ((set(sample) == {"groups_per_language"} and isinstance(k, int) and k >= 1)
+                       or (set(sample) == {"fraction"} and isinstance(frac, (int, float)) and 0 < frac <= 1)):
+        raise _fail(path, where, "sample must be {groups_per_language: <positive int>} or {fraction: <0-1>}")
+    cap = raw.get("evaluate") or {}
+    n_eval = cap.get("groups_per_language") if isinstance(cap, dict) else None
+    if cap and (set(cap) != {"groups_per_language"} or not isinstance(n_eval, int) or n_eval < 1):
+        raise _fail(path, where, "evaluate must be {groups_per_language: <positive int>}")
+    if raw.get("headline") not in (None, *HEADLINE_ROLES):
+        raise _fail(path, where, f"headline must be one of {HEADLINE_ROLES}")
     reserve = raw.get("reserve", "dataset")
     if reserve not in ("dataset", "sample") or (reserve == "sample" and not sample):
         raise _fail(path, where, "reserve must be 'dataset', or 'sample' together with a sample rule")
@@ -135,6 +156,9 @@ def parse_set(raw: Any, i: int, path: Path) -> SetSpec:
         reserve=reserve,
         filter={k: list(v) for k, v in filt.items()},
         groups_per_language=k,
+        fraction=None if frac is None else float(frac),
+        evaluate_groups=n_eval,
+        headline=raw.get("headline"),
         per_language=bool(raw.get("per_language", True)),
         quote=bool(raw.get("quote", True)),
         paper=dict(raw.get("paper") or {}),
@@ -167,6 +191,9 @@ def load_suite(name_or_path: str | Path = "default") -> Suite:
         if not isinstance(raw.get(key), typ):
             raise EvaluationError(f"{path}: '{key}' ({typ.__name__}) is required")
     sets = tuple(parse_set(s, i, path) for i, s in enumerate(raw["sets"]))
+    also = raw.get("also_reserve") or []
+    if not isinstance(also, list) or not all(isinstance(a, str) for a in also):
+        raise EvaluationError(f"{path}: also_reserve must be a list of suite names")
     dupes = [n for n, c in Counter(s.name for s in sets).items() if c > 1]
     if dupes:
         raise EvaluationError(f"{path}: duplicate set name(s) {dupes}")
@@ -178,6 +205,7 @@ def load_suite(name_or_path: str | Path = "default") -> Suite:
         path=path,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
         description=str(raw.get("description", "")),
+        also_reserve=tuple(also),
     )
 
 
@@ -203,9 +231,10 @@ def filter_records(spec: SetSpec, records: Iterable[Record]) -> tuple[list[Recor
 
 
 def sample_groups(
-    records: Sequence[Record], k: int, salt: str, dataset: str
+    records: Sequence[Record], k: int | None, salt: str, dataset: str, fraction: float | None = None
 ) -> tuple[list[Record], set[str]]:
-    """Per language, keep the items of the ``k`` groups of lowest :func:`group_rank`.
+    """Per language, keep the items of the ``k`` groups of lowest :func:`group_rank` (or, with ``fraction``,
+    of the ``ceil(fraction x groups)`` lowest).
 
     Returns:
         ``(kept records, union of the chosen groups over all languages)``.
@@ -213,8 +242,13 @@ def sample_groups(
     by_lang: dict[str, set[str]] = defaultdict(set)
     for rec in records:
         by_lang[rec.lang].add(rec.group)
+
+    def n_of(groups: set[str]) -> int:
+        return k if fraction is None else math.ceil(fraction * len(groups))
+
     chosen = {
-        lang: set(sorted(groups, key=lambda g: group_rank(salt, dataset, g))[:k]) for lang, groups in by_lang.items()
+        lang: set(sorted(groups, key=lambda g: group_rank(salt, dataset, g))[:n_of(groups)])
+        for lang, groups in by_lang.items()
     }
     return [r for r in records if r.group in chosen[r.lang]], set().union(*chosen.values())
 
@@ -223,12 +257,20 @@ def select(spec: SetSpec, records: Iterable[Record], salt: str) -> EvalSet:
     """Filter and sample one set's records as its spec says, counting everything left out."""
     kept, dropped = filter_records(spec, records)
     groups = {r.group for r in kept}
-    if spec.groups_per_language is not None:
+    if spec.groups_per_language is not None or spec.fraction is not None:
         n = len(kept)
-        kept, groups = sample_groups(kept, spec.groups_per_language, salt, spec.dataset)
+        kept, groups = sample_groups(kept, spec.groups_per_language, salt, spec.dataset, spec.fraction)
         if len(kept) < n:
-            dropped[f"sampling: beyond {spec.groups_per_language} groups per language"] = n - len(kept)
-    return EvalSet(spec, kept, groups if spec.reserve == "sample" else set(), dict(dropped))
+            rule = (f"{spec.groups_per_language} groups" if spec.fraction is None
+                    else f"{spec.fraction:.0%} of the groups")
+            dropped[f"sampling: beyond {rule} per language"] = n - len(kept)
+    held = kept
+    if spec.evaluate_groups is not None:
+        kept, _ = sample_groups(held, spec.evaluate_groups, salt, spec.dataset)
+        if len(kept) < len(held):
+            dropped[f"evaluation cap: beyond {spec.evaluate_groups} groups per language (still reserved)"] = (
+                len(held) - len(kept))
+    return EvalSet(spec, kept, groups if spec.reserve == "sample" else set(), dict(dropped), held)
 
 
 def default_loader(data_dir: str | Path | None = None) -> Loader:
@@ -252,3 +294,13 @@ def materialize(suite: Suite, load: Loader | None = None) -> list[EvalSet]:
     """
     load = load or default_loader()
     return [select(spec, list(load(spec.dataset)), suite.salt) for spec in suite.sets]
+
+
+def materialize_reserved(suite: Suite, load: Loader | None = None) -> list[EvalSet]:
+    """The sets whose items the manifest of ``suite`` reserves: its own and those of its ``also_reserve`` suites
+    (each selected with its own suite's salt)."""
+    load = load or default_loader()
+    sets = materialize(suite, load)
+    for other in suite.also_reserve:
+        sets += materialize(load_suite(SUITES_DIR / f"{other}.yaml"), load)
+    return sets
