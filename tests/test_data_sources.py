@@ -57,6 +57,32 @@ EXPECTED = {
     "jade_db": (2230, 2230, {1: 2230}, {"zh-Hans": 2150, "en": 80}),
     "navirocker_red_teaming": (640, 640, {1: 640}, {"en": 320, "ko": 320}),
     "aart": (3269, 3269, {1: 3269}, {"en": 3269}),
+    # further prompt sets, jailbreaks, toxicity
+    "square": (2 * 14082, 2 * 14082, {0: 2 * 14082}, {"ko": 14082, "en": 14082}),
+    "cvalues_responsibility": (664, 664, {None: 664}, {"zh-Hans": 664}),
+    "safety_tuned_llamas": (3151, 3151, {0: 50 + 100, 1: 178 + 40 + 100 + 100 + 2483, None: 100}, {"en": 3151}),
+    "flames": (1000, 1000, {None: 1000}, {"zh-Hans": 1000}),
+    "gptfuzzer": (100, 100, {1: 100}, {"en": 100}),
+    "gptfuzzer_templates": (77 + 25, 102, {None: 102}, {"en": 102}),
+    "jailbreakbench_artifacts": (1637, 1637, {1: 1637}, {"en": 1637}),
+    "hh_rlhf_harmless_base_test": (2312, 2312 - 600, {None: 1712}, {"en": 1712}),
+    "tet_toxicity_prompts": (2546, 2546, {1: 2546}, {"en": 2546}),
+    # hate speech and offensive language
+    "mlma_hate_speech": (13014, 13014, {0: 915 + 661 + 821, 1: 13014 - 2397}, {"en": 5647, "fr": 4014, "ar": 3353}),
+    "korean_unsmile": (18742, 18742, {0: 4674, 1: 18742 - 4674}, {"ko": 18742}),
+    "kmhas": (30715, 30715, {0: 4887 + 11819, 1: 30715 - 16706}, {"ko": 30715}),
+    "korean_hate_speech_beep": (8367, 8367, {0: 3486 + 160, 1: 8367 - 3646}, {"ko": 8367}),
+    "kosbi": (2 * 6844, 2 * 6844, {0: 2 * 3459, 1: 2 * 3385}, {"ko": 6844, "en": 6844}),
+    "cold": (11754, 11754, {0: 11754 - 5318, 1: 3211 + 2107}, {"zh-Hans": 11754}),
+    "indonesian_hate_speech": (13169, 13169, {0: 13169 - 5561, 1: 5561}, {"id": 13169}),
+    "portuguese_hate_speech": (5670, 5670, {0: 5670 - 1788, 1: 1788}, {"pt": 5670}),
+    "germeval2018": (8541, 8541, {0: 8541 - 2890, 1: 1688 + 1202}, {"de": 8541}),
+    "vihsd": (9352, 9352, {0: 2190 + 5548, 1: 212 + 270 + 444 + 688}, {"vi": 9352}),
+    "bengali_hate_speech": (5698, 5698, {1: 5698}, {"bn": 5698}),
+    # prompt injection
+    "tensor_trust": (776 + 570, 1346, {1: 1346}, {"en": 1346}),
+    "bipia_attacks": (250, 250, {1: 250}, {"en": 250}),
+    "qualifire_prompt_injections": (5000, 5000, {0: 3001, 1: 1999}, {"en": 5000}),
 }
 
 #: name -> whether its licence permits training the shipped default (False: NC, ND, research-only, none stated).
@@ -66,11 +92,35 @@ LICENCE_OK = {
     "hatecheck": True, "multilingual_hatecheck": True, "sghatecheck": False,
     "catqa": True, "do_not_answer": True, "harmfulqa": True, "dangerousqa": True, "jade_db": True,
     "navirocker_red_teaming": True, "aart": True,
+    "square": True, "cvalues_responsibility": True, "safety_tuned_llamas": False, "flames": True, "gptfuzzer": True,
+    "gptfuzzer_templates": True, "jailbreakbench_artifacts": True, "hh_rlhf_harmless_base_test": True,
+    "tet_toxicity_prompts": False, "mlma_hate_speech": True, "korean_unsmile": False, "kmhas": False,
+    "korean_hate_speech_beep": True, "kosbi": True, "cold": True, "indonesian_hate_speech": False,
+    "portuguese_hate_speech": False, "germeval2018": True, "vihsd": False, "bengali_hate_speech": True,
+    "tensor_trust": False, "bipia_attacks": True, "qualifire_prompt_injections": False,
 }
 
 
 def test_every_new_dataset_is_checked():
     assert sorted(EXPECTED) == NEW == sorted(LICENCE_OK)
+
+
+def test_every_data_folder_has_a_loader(data_dir):
+    folders = {i.folder.split("/")[0] for i in DATASETS.values() if i.folder and i.kind not in ("hub", "peer")}
+    assert folders == {p.name for p in data_dir.iterdir() if p.is_dir()}
+
+
+def test_kinds_and_the_eval_built_set():
+    kinds = {n: get_info(n).kind for n in NEW}
+    assert {n for n, k in kinds.items() if k == "benign"} == {
+        "llmzoo_multilingual_questions", "alpaca_eval", "belle_eval", "arena_hard", "alignbench", "oasst_prompts",
+        "square", "cvalues_responsibility"}
+    assert {n for n, k in kinds.items() if k == "benchmark"} == {"jailbreakbench_artifacts"}
+    assert {n for n in DATASETS if not get_info(n).trainable} == {"jailbreakbench_artifacts"}
+    info = get_info("jailbreakbench_artifacts")
+    assert "jbb_behaviors" in info.eval_leak and info.metadata()["trainable"] is False
+    groups = _by(_load("jailbreakbench_artifacts").records, "group")  # hold out by JBB behavior index
+    assert len(groups) == 100
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -224,3 +274,79 @@ def test_navirocker_pairs_english_and_korean(data_dir):
           .read_text(encoding="utf-8").splitlines() if line.strip()]
     assert all(r["topic"] == [pairs[f"navirocker_red_teaming:{i + 1}"]["en"].category.split("|")[0]]
                for i, r in enumerate(ko))
+
+
+# --- further prompt sets, jailbreaks, toxicity --------------------------------------------------------------
+
+def test_hh_rlhf_drops_eval_overlap(data_dir):
+    ds = _load("hh_rlhf_harmless_base_test")
+    assert ds.report.count("eval_overlap") == 600
+    rows = [json.loads(line) for line in (data_dir / "hh_rlhf_harmless_base_test" /
+                                          "harmless_base_test_first_human_turns.jsonl").read_text("utf-8").splitlines()]
+    kept = {r.id for r in ds.records}
+    assert all((f"hh_rlhf_harmless_base_test:{r['idx']}" in kept) == (not r["exact_match_eval"]) for r in rows)
+
+
+def test_gptfuzzer_templates_keep_the_slot():
+    ds = _load("gptfuzzer_templates")
+    assert all("[INSERT PROMPT HERE]" in r.text for r in ds.records)
+    assert _by(ds.records, "category") == {"GPTFuzzer": 77, "seed_short_25": 25}
+    assert ds.records[0].id == "gptfuzzer_templates:GPTFuzzer:0"
+    assert not {r.text for r in ds.records} & {r.text for r in _load("gptfuzzer").records}
+
+
+def test_safety_tuned_llamas_labels_by_subset():
+    labels = {}
+    for r in _load("safety_tuned_llamas").records:
+        labels.setdefault(r.category.split("|")[0], set()).add(r.label)
+    assert labels == {"I-Alpaca": {0}, "I-PhysicalSafetySafe": {0}, "Q-Harm": {None}, "I-CoNa": {1},
+                      "I-Controversial": {1}, "I-MaliciousInstructions": {1}, "I-PhysicalSafetyUnsafe": {1},
+                      "safety_only_data_Instructions": {1}}
+    assert _by(_load("safety_tuned_llamas").records, "category")["I-MaliciousInstructions|hate"] == 66
+
+
+def test_parallel_translations_share_a_group():
+    for name in ("square", "kosbi"):
+        ds = _load(name)
+        langs = {}
+        for r in ds.records:
+            langs.setdefault(r.group, []).append(r.lang)
+        assert all(sorted(v).count("ko") == sorted(v).count("en") for v in langs.values()), name
+    assert len(_by(_load("square").records, "group")) == 14082
+    assert len(_by(_load("kosbi").records, "group")) < 6844  # sentences of one context stay together
+
+
+# --- hate speech and offensive language ---------------------------------------------------------------------
+
+def test_hate_corpora_categories_and_splits():
+    unsmile = _load("korean_unsmile")
+    assert all((r.label == 0) == ("clean" in (r.category or "").split(",")) for r in unsmile.records)
+    assert sum(r.category is None for r in unsmile.records) == 2  # no column set, not clean: 1 by the mapping
+    assert {k: len(v) for k, v in unsmile.splits.items()} == {"train": 15005, "valid": 3737}
+    assert all((r.label == 0) == (r.category == "8") for r in _load("kmhas").records)
+    cold = _load("cold")  # dev.csv holds rows whose split column says train (upstream)
+    assert {k: len(v) for k, v in cold.splits.items()} == {"dev": 3216, "train": 3215, "test": 5323}
+    assert {k: len(v) for k, v in _load("germeval2018").splits.items()} == {"training": 5009, "test": 3532}
+    assert _by(_load("germeval2018").records, "category").keys() == {"ABUSE", "INSULT", "PROFANITY", "OTHER"}
+    assert _by(_load("bengali_hate_speech").records, "category") == {
+        "Personal": 2189, "Geopolitical": 1738, "Religious": 957, "Political": 814}
+    assert _by(_load("vihsd").records, "category") == {"0": 7738, "1": 212 + 444, "2": 270 + 688}
+    assert Counter(r.category.split("|")[0] for r in _load("korean_hate_speech_beep").records) == {
+        "none": 3646, "offensive": 2499 + 189, "hate": 1911 + 122}
+
+
+def test_indonesian_lines_that_are_not_utf8_are_read_as_latin1():
+    ds = _load("indonesian_hate_speech")
+    assert ds.report.count("undecodable") == 0
+    assert sum(bool(re.search("[\x80-\xff]", r.text)) for r in ds.records) >= 300  # SOURCE.md: 341 lines
+    assert sum(r.category is None for r in ds.records) == 5860  # neither HS nor Abusive
+
+
+# --- prompt injection ---------------------------------------------------------------------------------------
+
+def test_injection_sets():
+    tt = _load("tensor_trust")
+    assert _by(tt.records, "category") == {"hijacking": 776, "extraction": 570}
+    bipia = _load("bipia_attacks")
+    assert {k: len(v) for k, v in bipia.splits.items()} == {"train": 125, "test": 125}
+    assert Counter(r.category.split("|")[0] for r in bipia.records) == {"text": 150, "code": 100}

@@ -26,6 +26,22 @@ Choices the SOURCE.md files leave open, and what these loaders do:
   ``<category>|<subcategory>``; ids are the English ``prompt_id`` and the Korean ``id``.
 - **aart**: all 1 by convention, including the minority that is benign in itself; ``category`` = ``crime``
   (70 topics, some only loosely harmful).
+- **safety_tuned_llamas**: label = the SOURCE.md's ``suggested_label`` (1, 0, empty -> ``None`` for Q-Harm); id
+  ``<subset>:<idx>``; ``category`` = ``<subset>|<tag>``; splits evaluation/training. The 50 I-Alpaca rows are
+  also in ``benign_instructions``.
+- **flames**: no per-prompt label: ``None`` (many are benign on their face; the SOURCE.md compares them to
+  XSafety's soft categories); ``category`` = ``<dimension>|<subcomponent>``.
+- **gptfuzzer**: the 100 questions, label 1. **gptfuzzer_templates**: the 77 + 25 jailbreak templates with their
+  ``[INSERT PROMPT HERE]`` slot kept, label ``None`` (a bare template is not a request); ids ``GPTFuzzer:<id>``,
+  ``seed_short_25:<row>``; ``category`` = the file. Fill the slot to synthesize wrapped positives.
+- **jailbreakbench_artifacts**: label 1, kind ``benchmark`` with ``eval_leak``: every prompt wraps one of the 100
+  JBB harmful goals, so ``DatasetInfo.trainable`` is ``False``. id ``<method>:<attack_type>:<model>:<index>``;
+  ``group`` = ``goal:<index>`` (hold out by JBB behavior); ``category`` = the JBB category. Repeated prompts
+  (1,097 distinct of 1,637) are kept and reported as ``duplicate_text``.
+- **hh_rlhf_harmless_base_test**: label ``None`` (openers, many benign); the 600 rows with a non-empty
+  ``exact_match_eval`` are dropped as ``eval_overlap``.
+- **tet_toxicity_prompts**: all 1; id = ``conversation_id``; ``category`` = the Perspective attributes
+  (``metrics``), comma-joined.
 """
 
 from __future__ import annotations
@@ -33,8 +49,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from crestguard.data.registry import register
-from crestguard.data.rows import add_rows, joined, load_file, read_rows
-from crestguard.data.validation import DatasetBuilder
+from crestguard.data.rows import add_rows, eval_overlap, joined, load_file, read_rows
+from crestguard.data.validation import DatasetBuilder, label_from
 
 _APACHE_REPO = "Apache License 2.0 (repository LICENSE)."
 
@@ -113,3 +129,79 @@ def _navirocker(folder: Path, builder: DatasetBuilder) -> None:
 def _aart(folder: Path, builder: DatasetBuilder) -> None:
     load_file(builder, folder / "aart-v1-20231117.csv", ["prompt", "crime"], text="prompt", label=1, lang="en",
               category="crime")
+
+
+@register("safety_tuned_llamas", folder="safety_tuned_llamas", kind="training",
+          description="Safety-Tuned LLaMAs: 7 evaluation sets + 2,483 safety training instructions",
+          licence="none stated (no LICENSE file; the README gives only a citation).",
+          labels="suggested_label: 1 -> 1, 0 -> 0, empty (Q-Harm) -> None",
+          choice="id = subset:idx; category = subset|tag")
+def _safety_tuned_llamas(folder: Path, builder: DatasetBuilder) -> None:
+    load_file(builder, folder / "safety_tuned_llamas_prompts.csv",
+              ["subset", "split", "idx", "instruction", "tag", "suggested_label"], text="instruction",
+              label=lambda r: label_from({"1": 1, "0": 0, "": None}, r["suggested_label"]), lang="en",
+              key=lambda r: f"{r['subset']}:{r['idx']}", category=joined("subset", "tag"), split="split")
+
+
+@register("flames", folder="flames", kind="training",
+          description="Flames-1k-Chinese adversarial value-alignment prompts",
+          licence="Apache License 2.0 (repository LICENSE).", labels="none (no per-prompt label)",
+          choice="label None (many benign on their face); category = dimension|subcomponent")
+def _flames(folder: Path, builder: DatasetBuilder) -> None:
+    load_file(builder, folder / "Flames_1k_Chinese.jsonl", ["dimension", "subcomponent", "prompt"], text="prompt",
+              label=None, lang="zh", category=joined("dimension", "subcomponent"))
+
+
+_GPTFUZZER_LICENCE = "MIT License (Copyright (c) [2023] [Jiahao YU])."
+#: The slot a GPTFuzzer template leaves for the question.
+GPTFUZZER_SLOT = "[INSERT PROMPT HERE]"
+
+
+@register("gptfuzzer", folder="gptfuzzer", kind="training", description="GPTFuzzer: 100 harmful questions",
+          licence=_GPTFUZZER_LICENCE, labels="all 1", choice="questions only (templates: gptfuzzer_templates)")
+def _gptfuzzer(folder: Path, builder: DatasetBuilder) -> None:
+    load_file(builder, folder / "question_list.csv", ["index", "text"], text="text", label=1, lang="en",
+              key="index")
+
+
+@register("gptfuzzer_templates", folder="gptfuzzer", kind="training",
+          description="GPTFuzzer jailbreak templates (77 + 25 shortened), with the [INSERT PROMPT HERE] slot",
+          licence=_GPTFUZZER_LICENCE, labels="none (a template needs a question inserted)",
+          choice="label None; the slot kept; ids GPTFuzzer:<id>, seed_short_25:<row>; category = file")
+def _gptfuzzer_templates(folder: Path, builder: DatasetBuilder) -> None:
+    for file, key in (("GPTFuzzer", "id"), ("seed_short_25", None)):
+        load_file(builder, folder / f"{file}.csv", ["text"] + ([key] if key else []), text="text", label=None,
+                  lang="en", key=key, category=lambda r, f=file: f, prefix=f"{file}:")
+
+
+@register("jailbreakbench_artifacts", folder="jailbreakbench_artifacts", kind="benchmark",
+          description="JailbreakBench attack artifacts (PAIR, GCG, JBC, random search, DSN) on the JBB-100 goals",
+          licence="MIT License (Copyright (c) 2024 JailbreakBench Team and artifacts authors).", labels="all 1",
+          choice="evaluation only (built on the JBB goals); group = JBB behavior index; category = JBB category",
+          eval_leak="jbb_behaviors, jbb_judge (every prompt wraps one of the 100 JBB harmful goals)")
+def _jailbreakbench_artifacts(folder: Path, builder: DatasetBuilder) -> None:
+    load_file(builder, folder / "jbb_artifact_prompts.csv",
+              ["method", "attack_type", "target_model", "index", "category", "prompt"], text="prompt", label=1,
+              lang="en", key=lambda r: f"{r['method']}:{r['attack_type']}:{r['target_model']}:{r['index']}",
+              group=lambda r: f"goal:{r['index']}", category="category")
+
+
+@register("hh_rlhf_harmless_base_test", folder="hh_rlhf_harmless_base_test", kind="training",
+          description="Anthropic HH-RLHF harmless-base test: first human turns (red-team openers)",
+          licence="MIT License (Copyright (c) 2022 Anthropic).", labels="none (no label)",
+          choice="label None; exact_match_eval rows dropped")
+def _hh_rlhf(folder: Path, builder: DatasetBuilder) -> None:
+    load_file(builder, folder / "harmless_base_test_first_human_turns.jsonl",
+              ["idx", "first_human_turn", "exact_match_eval"], text="first_human_turn", label=None, lang="en",
+              key="idx", drop=eval_overlap())
+
+
+@register("tet_toxicity_prompts", folder="tet_toxicity_prompts", kind="training",
+          description="TET: toxicity-eliciting real user prompts from LMSYS-Chat-1M",
+          licence="none stated in the repository (README links the Hugging Face copy; LMSYS-Chat-1M, the source, "
+                  "has its own restrictive licence).",
+          labels="all 1", choice="id = conversation_id; category = Perspective attributes, comma-joined")
+def _tet(folder: Path, builder: DatasetBuilder) -> None:
+    load_file(builder, folder / "TET.json", ["conversation_id", "query", "metrics"], text="query", label=1,
+              lang="en", key="conversation_id",
+              category=lambda r: ",".join(r["metrics"]) if isinstance(r["metrics"], list) else r["metrics"])

@@ -1,5 +1,6 @@
 """Loaders for the sets of real (or realistic) user prompts in ``../shared/data``: the benign assistant-request
-sets (kind ``benign``, label 0) and ToxicChat (real chatbot prompts with human toxicity labels).
+sets (kind ``benign``, label 0), ToxicChat (real chatbot prompts with human toxicity labels) and the sensitive but
+legitimate questions of SQuARe and CValues (hard negatives).
 
 Each loader follows its folder's ``SOURCE.md``; texts are kept exactly as the source has them. Ids are
 ``<dataset>:<source id>`` (the row number where the source has none). None of these files has a language
@@ -28,6 +29,11 @@ Choices the SOURCE.md files leave open, and what these loaders do:
 - **toxicchat** (kind ``training``): label = ``toxicity``; ``category`` = ``"jailbreaking"`` for rows with
   ``jailbreaking`` = 1 (else ``None``); rows with a non-empty ``exact_match_eval`` (160, mostly the held-out
   ToxicChat test split) are dropped as ``eval_overlap``.
+- **square**: Korean sensitive questions, label 0 (the SOURCE.md: not harm labels; realistic hard negatives),
+  and the authors' English translation as a parallel row (ids ``<row>:ko`` / ``<row>:en``, one group);
+  ``category`` = ``category`` (``None`` for the 523 not-sensitive questions); splits valid/test/test_ood.
+- **cvalues_responsibility**: no label (``None``): expert questions written to elicit irresponsible answers,
+  mostly legitimate-looking; ``category`` = ``domain_en``.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from pathlib import Path
 
 from crestguard.data.readers import read_lines
 from crestguard.data.registry import register
-from crestguard.data.rows import add_rows, eval_overlap, joined, load_file, mapped, read_rows
+from crestguard.data.rows import add_parallel, add_rows, eval_overlap, joined, load_file, mapped, read_rows
 from crestguard.data.validation import DatasetBuilder
 from crestguard.errors import DataError
 
@@ -147,3 +153,28 @@ def _toxicchat(folder: Path, builder: DatasetBuilder) -> None:
     rows = read_rows(path, builder.name, ["id", "toxicity", "jailbreaking", "user_input", "exact_match_eval"])
     add_rows(builder, path, rows, text="user_input", label=mapped("toxicity", {0: 0, 1: 1}), lang="en", key="id",
              category=lambda r: "jailbreaking" if r["jailbreaking"] == 1 else None, drop=eval_overlap())
+
+
+# --- hard negatives: sensitive but legitimate questions -----------------------------------------------------
+
+@register("square", folder="square", kind="benign",
+          description="SQuARe Korean sensitive questions (contentious, ethical, predictive), with English "
+                      "translations",
+          licence="MIT License (Copyright 2023-present NAVER Cloud Corp., stated in the README).",
+          labels="all 0 (not harm labels: legitimate sensitive questions)",
+          choice="question and question_en as a parallel pair; category = category (empty when not sensitive)")
+def _square(folder: Path, builder: DatasetBuilder) -> None:
+    path = folder / "square_questions.csv"
+    rows = read_rows(path, builder.name, ["split", "question", "question_en", "sensitive", "category"])
+    add_parallel(builder, path, rows, {"ko": "question", "en": "question_en"}, label=0, split="split",
+                 category=lambda r: r["category"] or None)
+
+
+@register("cvalues_responsibility", folder="cvalues_responsibility", kind="benign",
+          description="CValues responsibility prompts: expert questions written to elicit irresponsible answers",
+          licence="Apache License 2.0 (Copyright 2023 Alibaba X-PLUG Team).",
+          labels="none (no label; mostly legitimate-looking questions)",
+          choice="label None (SOURCE.md: better as hard negatives or held out); category = domain_en")
+def _cvalues(folder: Path, builder: DatasetBuilder) -> None:
+    load_file(builder, folder / "cvalues_responsibility_prompts.jsonl", ["id_", "prompt", "domain_en"],
+              text="prompt", label=None, lang="zh", key="id_", category="domain_en")

@@ -35,22 +35,36 @@ def _raw(path: Path, dataset: str) -> bytes:
     return data
 
 
-def read_text(path: Path, dataset: str) -> str:
-    """The whole file as text: UTF-8 without a BOM, undecodable bytes kept as lone surrogates."""
-    return _raw(path, dataset).decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+def read_text(path: Path, dataset: str, fallback: str | None = None) -> str:
+    """The whole file as text: UTF-8 without a BOM, undecodable bytes kept as lone surrogates; with
+    ``fallback`` (e.g. ``"latin-1"``), a line that is not valid UTF-8 is decoded with that encoding instead."""
+    data = _raw(path, dataset)
+    if fallback is None:
+        text = data.decode("utf-8", errors="surrogateescape")
+    else:
+        text = "\n".join(_decode_line(line, fallback) for line in data.split(b"\n"))
+    return text.removeprefix("\ufeff")
+
+
+def _decode_line(line: bytes, fallback: str) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode(fallback, errors="surrogateescape")
 
 
 def read_table(path: Path, dataset: str, required: Sequence[str],
-               delimiter: str = ",") -> list[dict[str, Any]]:
+               delimiter: str = ",", fallback: str | None = None) -> list[dict[str, Any]]:
     """Rows of a CSV (quoted, RFC 4180) or, with ``delimiter="\\t"``, a TSV without quoting.
 
     A row shorter than the header has ``None`` in its missing cells (counted later as ``missing_field``).
+    ``fallback``: the encoding of lines that are not valid UTF-8 (see :func:`read_text`).
 
     Raises:
         DataError: the file or one of the ``required`` columns is missing, or the CSV is malformed.
     """
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    text = io.StringIO(read_text(path, dataset), newline="")
+    text = io.StringIO(read_text(path, dataset, fallback), newline="")
     reader = csv.DictReader(text, delimiter=delimiter, quoting=quoting)
     try:
         rows = list(reader)

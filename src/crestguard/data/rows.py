@@ -23,9 +23,11 @@ Field = str | Callable[[Row], Any] | None
 Drop = Callable[[Row], tuple[str, str] | None]
 
 
-def read_rows(path: Path, dataset: str, required: Sequence[str] = (), fmt: str | None = None) -> list[Row]:
+def read_rows(path: Path, dataset: str, required: Sequence[str] = (), fmt: str | None = None,
+              fallback: str | None = None) -> list[Row]:
     """The rows of a CSV, TSV, JSON Lines or JSON-array file (``fmt``, default from the suffix; ``.json`` is an
-    array), each checked for the ``required`` columns.
+    array), each checked for the ``required`` columns. ``fallback``: the encoding of CSV/TSV lines that are not
+    valid UTF-8 (:func:`~crestguard.data.readers.read_text`).
 
     Raises:
         DataError: the file is missing or malformed, or a required column is missing.
@@ -33,7 +35,7 @@ def read_rows(path: Path, dataset: str, required: Sequence[str] = (), fmt: str |
     fmt = fmt or {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "json",
                   ".gz": "jsonl"}.get(path.suffix, "")
     if fmt in ("csv", "tsv"):
-        return read_table(path, dataset, required, delimiter="\t" if fmt == "tsv" else ",")
+        return read_table(path, dataset, required, delimiter="\t" if fmt == "tsv" else ",", fallback=fallback)
     if fmt == "jsonl":
         rows = read_jsonl(path, dataset)
     elif fmt == "json":
@@ -81,9 +83,9 @@ def add_rows(builder: DatasetBuilder, path: Path, rows: Sequence[Row], *, text: 
 
 
 def load_file(builder: DatasetBuilder, path: Path, required: Sequence[str] = (), fmt: str | None = None,
-              **fields: Any) -> None:
+              fallback: str | None = None, **fields: Any) -> None:
     """:func:`read_rows` then :func:`add_rows` (``fields`` are its keyword arguments)."""
-    add_rows(builder, path, read_rows(path, builder.name, required, fmt), **fields)
+    add_rows(builder, path, read_rows(path, builder.name, required, fmt, fallback), **fields)
 
 
 def eval_overlap(column: str = "exact_match_eval") -> Drop:
@@ -111,3 +113,28 @@ def joined(*columns: str, sep: str = "|") -> Callable[[Row], str | None]:
         return sep.join(parts) or None
 
     return field
+
+
+def add_parallel(builder: DatasetBuilder, path: Path, rows: Sequence[Row], columns: dict[str, str],
+                 group: Field = None, **fields: Any) -> None:
+    """Add each row once per language, ``columns`` mapping a language code to the column that holds the row's
+    text in it (a source text and its translation); ids are ``<row>:<lang>`` and ``group`` defaults to the row
+    number, so a row's versions share a group. ``fields``: the other keywords of :func:`add_rows`."""
+    numbered = [{**row, "_row": i} for i, row in enumerate(rows)]
+    for lang, column in columns.items():
+        add_rows(builder, path, numbered, text=column, lang=lang, key=lambda r, lang=lang: f"{r['_row']}:{lang}",
+                 group="_row" if group is None else group, **fields)
+
+
+def load_splits(builder: DatasetBuilder, files: dict[str, Path], required: Sequence[str] = (),
+                fmt: str | None = None, **fields: Any) -> None:
+    """:func:`load_file` for a dataset stored as one file per source split (``files``: split -> path): each row
+    gets that split and the key prefix ``<split>:`` (unless ``fields`` give their own ``split``)."""
+    for split, path in files.items():
+        load_file(builder, path, required, fmt, **{"split": lambda r, s=split: s, **fields, "prefix": f"{split}:"})
+
+
+def flags(columns: Sequence[str], on: Any = "1") -> Callable[[Row], str | None]:
+    """A category field for multi-label sources: the names of the ``columns`` whose cell is ``on``,
+    comma-joined (``None`` if none is set)."""
+    return lambda row: ",".join(c for c in columns if row.get(c) == on) or None
