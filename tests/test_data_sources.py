@@ -350,3 +350,10 @@ def test_injection_sets():
     bipia = _load("bipia_attacks")
     assert {k: len(v) for k, v in bipia.splits.items()} == {"train": 125, "test": 125}
     assert Counter(r.category.split("|")[0] for r in bipia.records) == {"text": 150, "code": 100}
+
+
+def test_markdown_table_escapes_pipes():
+    from crestguard.data.cli import _markdown
+
+    line = _markdown([_load("catqa").summary()]).splitlines()[-1]
+    assert line.count(" | ") == 6 and "category\\|subcategory" in line

@@ -37,8 +37,9 @@ def _markdown(rows: list[dict]) -> str:
         info = get_info(r["name"])
         size = f"{r['rows']:,}" if r["rows"] is not None else f"hub: `{info.hub_id}`"
         labels = _labels(r["labels"]) or info.labels
-        lines.append(f"| {r['name']} | {r['kind']} | {size} | {labels} | {_langs(r['languages'], 10)} | "
-                     f"{r['licence']} | {info.choice or info.labels} |")
+        cells = [r["name"], r["kind"], size, labels, _langs(r["languages"], 10), r["licence"],
+                 info.choice or info.labels]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
 

@@ -114,15 +114,16 @@ def _mlma(folder: Path, builder: DatasetBuilder) -> None:
 
 
 #: Korean UnSmile's 0/1 columns after the sentence (``clean`` decides the label; ``개인지칭`` is auxiliary).
-UNSMILE_CLASSES = ("여성/가족", "남성", "성소수자", "인종/국적", "연령", "지역", "종교", "기타 혐오", "악플/욕설", "clean",
-                   "개인지칭")
+UNSMILE_CLASSES = ("여성/가족", "남성", "성소수자", "인종/국적", "연령", "지역", "종교", "기타 혐오", "악플/욕설",
+                   "clean", "개인지칭")
 
 
 @register("korean_unsmile", folder="korean_unsmile", kind="training",
           description="Korean UnSmile multi-label hate speech (train + valid)",
           licence="README: dataset under **CC BY-NC-ND 4.0** (code and baseline models Apache 2.0). ND = no "
                   "derivatives: keep files as they are; NC = non-commercial.",
-          labels="clean == 1 -> 0, else 1", choice="category = the columns set to 1, comma-joined; splits train/valid")
+          labels="clean == 1 -> 0, else 1",
+          choice="category = the columns set to 1, comma-joined; splits train/valid")
 def _korean_unsmile(folder: Path, builder: DatasetBuilder) -> None:
     load_splits(builder, {s: folder / f"unsmile_{s}_v1.0.tsv" for s in ("train", "valid")},
                 ["문장", *UNSMILE_CLASSES], text="문장", label=mapped("clean", {"1": 0, "0": 1}), lang="ko",
@@ -133,7 +134,8 @@ def _korean_unsmile(folder: Path, builder: DatasetBuilder) -> None:
           description="K-MHaS Korean multi-label hate speech, news comments (valid + test; train absent)",
           licence="none stated in the repository (a third-party README, `skan0779/korean-guardrail-dataset`, "
                   "lists it as CC-BY-SA-4.0 after the Hugging Face card).",
-          labels='label == "8" -> 0, else 1', choice="category = the class ids as written (e.g. 0,3); splits valid/test")
+          labels='label == "8" -> 0, else 1',
+          choice="category = the class ids as written (e.g. 0,3); splits valid/test")
 def _kmhas(folder: Path, builder: DatasetBuilder) -> None:
     load_splits(builder, {s: folder / f"kmhas_{s}.txt" for s in ("valid", "test")}, ["document", "label"],
                 fmt="tsv", text="document", label=lambda r: MISSING if not r["label"] else int(r["label"] != "8"),

@@ -32,8 +32,7 @@ def read_rows(path: Path, dataset: str, required: Sequence[str] = (), fmt: str |
     Raises:
         DataError: the file is missing or malformed, or a required column is missing.
     """
-    fmt = fmt or {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "json",
-                  ".gz": "jsonl"}.get(path.suffix, "")
+    fmt = fmt or {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json"}.get(path.suffix, "")
     if fmt in ("csv", "tsv"):
         return read_table(path, dataset, required, delimiter="\t" if fmt == "tsv" else ",", fallback=fallback)
     if fmt == "jsonl":

@@ -16,7 +16,7 @@ kind                      dropped  meaning
 ``duplicate_language``    yes      a file whose language another file of the dataset already covers
 ``deduplicated``          yes      a repeated text removed by the loader's documented rule (e.g. JBB goals)
 ``excluded``              yes      left out by the source's label mapping (e.g. HarmBench copyright)
-``eval_overlap``          yes      the SOURCE.md flags the row as matching an evaluation set (``exact_match_eval``)
+``eval_overlap``          yes      the SOURCE.md flags it as matching an evaluation set (``exact_match_eval``)
 ``duplicate_text``        no       same text and language as an earlier record (kept, reported)
 ========================  =======  ===========================================================================
 """
