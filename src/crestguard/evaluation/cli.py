@@ -163,6 +163,40 @@ def manifest_cmd(
     console.print(f"wrote {path} ({summary})")
 
 
+@eval_app.command("peers")
+def peers_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="The model (a guard NAME, guard:NAME, or any model spec "
+                                       "of `crestguard eval`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for peers.{json,md}, results.json, report.md.")],
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only this many groups per language of each set: a "
+                                                 "test run, marked as not comparable.")] = None,
+    sets: Annotated[Optional[str], typer.Option("--sets", help="Comma-separated set names of the peer suite.")] = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Score the peer suite (once per release) and write our figure beside every published peer figure on the same
+    items, same metric (../shared/peer_eval/peer_figures/peer_figures.csv): peers.json and peers.md."""
+    from crestguard.evaluation.peers import run
+
+    doc = run(model, out, limit, _split(sets), data_dir)
+    n = sum(r["ours"] is not None for r in doc["rows"])
+    console.print(f"[green]done[/] {doc['model']['name']}: {n} of {len(doc['rows'])} published figures with ours "
+                  f"beside them; wrote {out}/peers.md, peers.json, results.json, report.md")
+
+
+@eval_app.command("curve")
+def curve_cmd(
+    results: Annotated[list[Path], typer.Argument(help="results.json files (or their directories) of one or more "
+                                                  "models on suite v2.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write.")] = Path("tradeoff.png"),
+) -> None:
+    """One plot of recall on the unsafe sets against FPR on real user prompts, for several results."""
+    from crestguard.evaluation.plots import tradeoff
+    from crestguard.evaluation.report import read_results
+
+    tradeoff([read_results(r) for r in results], out)
+    console.print(f"wrote {out}")
+
+
 @eval_app.command("baseline")
 def baseline_cmd(
     name: Annotated[str, typer.Argument(help="Baseline folder under reports/baselines/ (lr-en, lr-all) or a "

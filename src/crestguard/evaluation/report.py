@@ -172,7 +172,9 @@ def _headline_section(hl: dict[str, Any] | None, hate: dict[str, Any] | None) ->
              f"Real prompts: the benign items of {', '.join(hl['benign_sets'])} ({o['n_benign']} items, "
              f"{o['n_benign_languages']} languages; {hl['weighting']}). Unsafe: {', '.join(hl['unsafe_sets'])} "
              f"({o['n_unsafe']} items). Threshold {o['threshold']:.4f} flags {pct(o['benign_fpr'])}% of the real "
-             "prompts.", ""]
+             f"prompts. At the model's own threshold {o['model_threshold']:g}: recall "
+             f"{pct(o['recall_at_model_threshold'])}% with {pct(o['benign_fpr_at_model_threshold'])}% of the real "
+             "prompts flagged (the dot in `tradeoff.png`).", ""]
     rows = [["all unsafe sets (pooled)", o["n_unsafe"], pct(o["recall"]), pct(o["auroc"])]]
     rows += [[name, b["n_unsafe"], pct(b["recall"]), pct(b["auroc"])] for name, b in hl["by_set"].items()]
     rows.append(["macro over languages", hl["macro_recall_at_overall"]["n_groups"],
@@ -249,7 +251,12 @@ def render_compare(a: dict[str, Any], b: dict[str, Any]) -> str:
     for tag, res in (("A", a), ("B", b)):
         tl = res["model"]["train_languages"]
         lines.append(f"- {tag} in-domain languages: {', '.join(tl) if tl else 'unknown'}")
-    lines += ["", "## Benchmarks", ""]
+    lines += [""]
+    ha, hb = _headline_numbers(a), _headline_numbers(b)
+    if ha or hb:
+        lines += ["## Headline (real user prompts)", ""]
+        lines += _compare_table(["number"], ((k, "", ha.get(k), hb.get(k)) for k in dict.fromkeys([*ha, *hb])))
+    lines += ["## Benchmarks", ""]
     sets_b = {r["name"]: r["metrics"] for r in b["sets"]}
     lines += _compare_table(["set"], ((r["name"], m, r["metrics"][m], sets_b.get(r["name"], {}).get(m))
                                       for r in a["sets"] for m in ("f1", "recall", "fpr")))
@@ -268,6 +275,26 @@ def render_compare(a: dict[str, Any], b: dict[str, Any]) -> str:
     fa, fb = a["benign_fpr"]["by_form"], b["benign_fpr"]["by_form"]
     lines += _compare_table(["form"], ((f, "fpr", fa[f]["fpr"], fb[f]["fpr"]) for f in FORMS))
     return "\n".join(lines) + "\n"
+
+
+def _headline_numbers(res: dict[str, Any]) -> dict[str, float | None]:
+    """The suite-v2 headline figures of one result by name (empty for results without them)."""
+    hl = res.get("headline") or {}
+    if "overall" not in hl:
+        return {}
+    tgt = pct(hl["target_fpr"], 0)
+    rp = hl["real_prompts"]
+    out = {f"recall @ {tgt}% real-prompt FPR, all unsafe sets": hl["overall"]["recall"],
+           "AUROC unsafe vs real prompts": hl["overall"]["auroc"]}
+    out |= {f"recall @ {tgt}% real-prompt FPR, {name}": b["recall"] for name, b in hl["by_set"].items()}
+    out |= {"real-prompt FPR, macro over languages": rp["macro"]["value"],
+            "real-prompt FPR, sources never trained on": rp["by_source"]["never_trained_on"]["fpr"],
+            "real-prompt FPR, held-out groups": rp["by_source"]["held_out_groups"]["fpr"]}
+    hate = res.get("hate") or {}
+    if "macro" in hate:
+        out |= {"hate F1, macro over languages": hate["macro"]["f1"],
+                "hate contrast-case FPR, macro": hate["macro"]["contrast_fpr"]}
+    return out
 
 
 def _compare_table(first: list[str], rows: Iterable[tuple[Any, str, float | None, float | None]]) -> list[str]:

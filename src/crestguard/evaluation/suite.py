@@ -298,9 +298,9 @@ def materialize(suite: Suite, load: Loader | None = None) -> list[EvalSet]:
 
 def materialize_reserved(suite: Suite, load: Loader | None = None) -> list[EvalSet]:
     """The sets whose items the manifest of ``suite`` reserves: its own and those of its ``also_reserve`` suites
-    (each selected with its own suite's salt)."""
+    (files beside the suite's own, each selected with its own salt)."""
     load = load or default_loader()
     sets = materialize(suite, load)
     for other in suite.also_reserve:
-        sets += materialize(load_suite(SUITES_DIR / f"{other}.yaml"), load)
+        sets += materialize(load_suite(suite.path.parent / f"{other}.yaml"), load)
     return sets
