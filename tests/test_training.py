@@ -140,6 +140,58 @@ def test_mix_file_errors_name_the_problem(tmp_path):
         load_mix(tmp_path / "n.yaml")
 
 
+def test_mix_with_licence_default_refuses_restricted_sources(tmp_path):
+    """`licence: default` refuses a non-commercial source, also when it only supplies context; patterns select
+    categories."""
+    _write(tmp_path / "nc.yaml", """
+        licence: default
+        languages: [en]
+        sources:
+          - dataset: advbench
+          - dataset: toxicchat
+    """)
+    with pytest.raises(MixError, match="toxicchat.*CC-BY-NC"):
+        load_mix(tmp_path / "nc.yaml")
+    _write(tmp_path / "ctx.yaml", """
+        licence: default
+        languages: [en]
+        sources:
+          - dataset: advbench
+            context: {dataset: benign_instructions, items: [1, 2]}
+          - file: configs/mixes/hard_negatives_en.yaml
+    """)
+    with pytest.raises(MixError, match="benign_instructions"):
+        load_mix(tmp_path / "ctx.yaml")
+    _write(tmp_path / "leak.yaml", "languages: [en]\nsources:\n  - dataset: jailbreakbench_artifacts\n")
+    with pytest.raises(MixError, match="built on evaluation items"):
+        load_mix(tmp_path / "leak.yaml")
+    _write(tmp_path / "ok.yaml", """
+        licence: default
+        languages: [en]
+        sources:
+          - dataset: do_not_answer
+            categories: ["Malicious Uses|*"]
+          - file: configs/mixes/hard_negatives_en.yaml
+    """)
+    mix = load_mix(tmp_path / "ok.yaml")
+    cats = {r.category for r in mix.records if r.source == "do_not_answer"}
+    assert cats and all(c.startswith("Malicious Uses|") for c in cats)
+
+
+def test_shipped_recipe_trains_only_on_open_licences():
+    import yaml
+
+    from crestguard.data import get_info
+    from crestguard.training.mix import _read_doc
+
+    cfg = load_config(REPO / "configs" / "crest-me5s.yaml")
+    doc = _read_doc(REPO / cfg.mix)
+    assert doc.get("licence") == "default"
+    datasets = {s.get("dataset") for s in doc["sources"]} - {None}
+    assert datasets and all(get_info(d).licence_ok_for_default for d in datasets)
+    assert yaml.safe_load((REPO / cfg.mix).read_text())["licence"] == "default"
+
+
 def test_mix_buries_texts_in_benign_context_of_their_language(tmp_path):
     requests = [f"Tell me how to hurt coworker number {i}." for i in range(40)]
     _write(tmp_path / "unsafe.yaml", "lang: en\nlabel: 1\ntexts:\n" + "".join(f"  - {t}\n" for t in requests))

@@ -10,7 +10,8 @@ A mix file (``configs/mixes/*.yaml``)::
     sources:
       - dataset: xsafety             # a crestguard.data registry name ...
         langs: selected              # selected | all | [codes]
-        categories: [Insult]         # keep only these categories (or exclude_categories: [...])
+        categories: [Insult]         # keep only these categories (or exclude_categories: [...]); shell
+                                     # patterns match too: ["Malicious Uses|*"]
         labels: [1]                  # keep only these labels (unlabelled records are always dropped and counted)
         per_language_cap: 150        # deterministic sample of groups per language (or cap: N over the source)
       - dataset: flores200
@@ -30,6 +31,7 @@ A mix file (``configs/mixes/*.yaml``)::
       - dataset: xsafety
         augment: {kind: romanize, frac: 0.3}  # add transformed copies of 30% of the records: romanize |
                                      # code_switch | roleplay | obfuscate (crestguard.training.augment)
+    licence: default                 # optional: refuse sources whose licence does not permit the shipped default
     calibration:                     # threshold calibration: sources NOT used for training (checked)
       method: max_f1                 # or target_fpr (with target_fpr: 0.03)
       sources: [...]
@@ -60,7 +62,7 @@ _SOURCE_KEYS = {"name", "dataset", "file", "split", "langs", "categories", "excl
                 "cap", "per_language_cap", "weight", "concat", "templates", "translate_to",
                 "context", "augment"}
 _TOP_KEYS = {"name", "description", "languages", "languages_file", "seed", "sources", "calibration", "extends",
-             "drop_sources"}
+             "drop_sources", "licence"}
 
 
 class MixError(CrestGuardError):
@@ -343,6 +345,13 @@ def _in_context(records: list[Record], spec: SourceSpec, seed: int, manifest, dr
     return out
 
 
+def _category_in(category: str | None, patterns) -> bool:
+    """Whether ``category`` matches one of ``patterns`` (exact names, or shell patterns such as ``"Malicious*"``)."""
+    from fnmatch import fnmatchcase
+
+    return category is not None and any(category == p or fnmatchcase(category, p) for p in patterns)
+
+
 def build_source(spec: SourceSpec, selected: list[str], seed: int, manifest, dropped: Counter,
                  data_dir: str | None = None, loaded: dict | None = None) -> list[Record]:
     """The records of one source after filters, manifest refusal, labels, caps and transforms.
@@ -356,6 +365,11 @@ def build_source(spec: SourceSpec, selected: list[str], seed: int, manifest, dro
         if spec.dataset in manifest.datasets:
             raise MixError(f"source {spec.name!r}: dataset {spec.dataset!r} is reserved for evaluation by suite "
                            f"{manifest.suite!r}; it cannot be used for training")
+        from crestguard.data import get_info
+
+        if not get_info(spec.dataset).trainable:
+            raise MixError(f"source {spec.name!r}: dataset {spec.dataset!r} is built on evaluation items "
+                           "(DATASETS.md); it cannot be used for training")
         loaded = {} if loaded is None else loaded
         if spec.dataset not in loaded:
             loaded[spec.dataset] = load_dataset(spec.dataset, data_dir)
@@ -368,8 +382,8 @@ def build_source(spec: SourceSpec, selected: list[str], seed: int, manifest, dro
         wanted = set(selected) if spec.langs == "selected" else {resolve(c) for c in spec.langs}
         records = [r for r in records if r.lang in wanted]
     if spec.categories is not None:
-        records = [r for r in records if r.category in spec.categories]
-    records = [r for r in records if r.category not in spec.exclude_categories]
+        records = [r for r in records if _category_in(r.category, spec.categories)]
+    records = [r for r in records if not _category_in(r.category, spec.exclude_categories)]
     records, reserved = manifest.split(records)
     for (_, why), n in reserved.items():
         dropped[(spec.name, f"reserved for evaluation ({why})")] += n
@@ -480,6 +494,11 @@ def load_mix(path: str | Path, data_dir: str | None = None, suite: str = "defaul
         records += recs
         weights += [spec.weight] * len(recs)
         used.update((spec.dataset or spec.file, r.lang) for r in recs)
+    if doc.get("licence") not in (None, "any", "default"):
+        raise MixError(f"{path}: 'licence' must be 'default' (train only on sources whose licence permits the "
+                       f"shipped default) or 'any', not {doc.get('licence')!r}")
+    if doc.get("licence") == "default":
+        check_licences(train_specs, path)
     calib_doc = doc.get("calibration") or {}
     calibration = []
     for i, raw in enumerate(calib_doc.get("sources", [])):
@@ -496,6 +515,22 @@ def load_mix(path: str | Path, data_dir: str | None = None, suite: str = "defaul
     method = {k: v for k, v in calib_doc.items() if k != "sources"} or {"method": "none"}
     return Mix(doc.get("name", path.stem), records[0], records[1], calibration, method, selected, dropped, str(path),
                sorted({s.dataset or s.file for s in train_specs}))
+
+
+def check_licences(specs: list[SourceSpec], path: Path) -> None:
+    """Refuse training sources (and the datasets they draw context from) whose licence does not permit training
+    the shipped default (:func:`crestguard.data.registry.licence_ok_for_default`); our own files are ours."""
+    from crestguard.data import get_info
+
+    bad = []
+    for spec in specs:
+        for name in filter(None, (spec.dataset, (spec.context or {}).get("dataset"))):
+            info = get_info(name)
+            if not info.licence_ok_for_default:
+                bad.append(f"{spec.name} ({name}: {info.licence})")
+    if bad:
+        raise MixError(f"{path}: 'licence: default' but these sources' licences do not permit training the shipped "
+                       f"default: {'; '.join(sorted(set(bad)))}")
 
 
 def _dedupe(records: list[Record], weights: list[float], dropped: Counter) -> tuple[list[Record], list[float]]:
