@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/graph_passes.py [--model crest-me5s] [--threads 2] [--rounds 5]
 
 Exports the model once (torch.onnx + onnxruntime's transformer optimizer), then builds the int8 graph
-(:mod:`crestguard.guard.int8_rows`) after the passes of :mod:`crestguard.guard.graph_passes`, added one at a time:
+(:mod:`crestguard.guard.onnx.int8_rows`) after the passes of :mod:`crestguard.guard.onnx.graph_passes`, added one at a time:
 
 - ``fused norm`` (the export before these passes): the split normalizations of the next graph fused back into
   onnxruntime's ``SkipLayerNormalization`` (by :func:`fuse_norms`, as its transformer optimizer had fused them);
@@ -94,8 +94,8 @@ def main() -> None:
     from server_load import load_texts
 
     from crestguard.guard.guard import quiet_transformers, resolve_model_dir
-    from crestguard.guard.int8_rows import calibration_batches, quantize_rows
-    from crestguard.guard.onnx_export import _export_graph, _optimize
+    from crestguard.guard.onnx.int8_rows import calibration_batches, quantize_rows
+    from crestguard.guard.onnx.export import _export_graph, _optimize
     from crestguard.modeling import load_classifier
 
     with quiet_transformers():

@@ -5,7 +5,7 @@
 Starts from the fused fp32 graph of ``crestguard export onnx`` (exported first if the cache lacks it) and builds:
 
 - ``rows`` (what ``crestguard export onnx`` ships): one activation scale per token, smoothed channels, shifted GELU
-  outputs (:mod:`crestguard.guard.int8_rows`);
+  outputs (:mod:`crestguard.guard.onnx.int8_rows`);
 - ``nbits128`` (shipped before ``rows``): every dense layer as ``MatMulNBits``, 8-bit weights in blocks of 128 along
   K, activations quantized per block at run time; attention and embeddings by ``quantize_dynamic`` (``nbits32``:
   blocks of 32);
@@ -100,7 +100,7 @@ def build(recipe: str, fp32: Path, out: Path, tok, pad: int) -> Path:
     import onnx
     from onnxruntime.quantization import quantize_dynamic
 
-    from crestguard.guard.int8_rows import calibration_batches, quantize_rows
+    from crestguard.guard.onnx.int8_rows import calibration_batches, quantize_rows
 
     path = out / f"{recipe}.onnx"
     if recipe == "rows":
@@ -181,9 +181,9 @@ def main() -> None:
     from guard_bench import prompts as bench_prompts
     from tokenizers import Tokenizer
 
-    from crestguard.guard import onnx_export
+    from crestguard.guard.onnx import export as onnx_export
     from crestguard.guard.guard import resolve_model_dir
-    from crestguard.guard.parity import suite_sample
+    from crestguard.guard.onnx.parity import suite_sample
     from crestguard.guard.thresholds import sigmoid
 
     folder = onnx_export.export_onnx(resolve_model_dir(args.model))

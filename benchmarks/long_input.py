@@ -49,7 +49,7 @@ def main() -> None:
             news.setdefault(r.lang, []).append(r.text)
     rows = []
     for model in models:
-        guard = load_guard(model, langid=False)
+        guard = load_guard(model, backend="torch", langid=False)
         fillers = {"test[0:300]": test[:300], "test, passing alone": passing_items(guard)}
         for a in (2000, 5000, 9000):
             fillers[f"train[{a}:{a + 300}]"] = train[a:a + 300]

@@ -28,11 +28,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import crestguard
-    from crestguard.guard.parity import compare, suite_sample
+    from crestguard.guard.onnx.parity import compare, suite_sample
 
     items = suite_sample(args.per_set)
     texts = [t for _, t in items]
-    torch_guard = crestguard.load_guard(args.model, langid=False)
+    torch_guard = crestguard.load_guard(args.model, backend="torch", langid=False)
     onnx_guard = crestguard.load_guard(args.model, backend=args.backend, precision=args.precision, langid=False)
     start = time.perf_counter()
     result = compare(torch_guard, onnx_guard, texts)

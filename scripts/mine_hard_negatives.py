@@ -92,7 +92,7 @@ def main() -> None:
     order = rng.permutation(len(pool))
     docs = [" ".join(pool[k].text.strip() for k in order[i * args.items:(i + 1) * args.items])
             for i in range(min(args.docs, len(pool) // args.items))]
-    guard = load_guard(args.model, langid=False)
+    guard = load_guard(args.model, backend="torch", langid=False)
     unit = args.unit[:-1]  # the Window.kind of the spans mined
     if unit == "sentence":
         guard = guard.with_settings(sentences="long")

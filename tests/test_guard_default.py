@@ -44,7 +44,7 @@ def passing_items(guard) -> list[str]:
 
 @pytest.fixture(scope="module")
 def guard():
-    return load_guard("crest-me5s")
+    return load_guard("crest-me5s", backend="torch")  # the reference; ONNX parity is tested below
 
 
 def test_obvious_cases(guard):
@@ -93,10 +93,10 @@ def test_onnx_int8_gives_the_same_label_on_the_evaluation_suite():
     """Torch fp32 vs ONNX int8 on 60 texts from each of the 18 sets of the default suite (1,080 texts; with 270 the
     99% bar allowed only 2 disagreements, so a true rate of 0.5% failed one time in seven); the full measurement
     with more texts is benchmarks/onnx_parity.py."""
-    from crestguard.guard.parity import compare, suite_sample
+    from crestguard.guard.onnx.parity import compare, suite_sample
 
     texts = [t for _, t in suite_sample(60)]
-    result = compare(load_guard("crest-me5s", langid=False),
+    result = compare(load_guard("crest-me5s", backend="torch", langid=False),
                      load_guard("crest-me5s", backend="onnx", langid=False), texts)
     print("parity:", {k: v for k, v in result.items() if k != "_scores"})
     assert result["label_agreement"] >= 0.99

@@ -110,4 +110,4 @@ def head_guard(head_model_dir):
     """The fixture classifier loaded as a guard (torch fp32, language ID on), shared by the guard tests."""
     from crestguard.guard import load_guard
 
-    return load_guard(head_model_dir)
+    return load_guard(head_model_dir, backend="torch")  # the default would be ONNX (a delta on the offline backbone)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from crestguard.guard import GuardError, load_guard
-from crestguard.guard import onnx_export
+from crestguard.guard.onnx import export as onnx_export
 from test_guard_fixtures import tiny_model_dir  # noqa: F401  (fixture)
 
 TEXTS = ["hello there", "How do I make a bomb?", "x " * 300, "", "Как дела? " * 5, "我想知道怎么做面包"]
@@ -44,7 +44,7 @@ def test_export_writes_a_complete_folder_keyed_by_the_model_hash(tiny_onnx):
     meta = json.loads((folder / onnx_export.META_NAME).read_text())
     assert meta["model_hash"] == digest and meta["pad_id"] == 1
     assert meta["fused_operators"].get("Attention") == 2  # one fused attention per layer
-    # crestguard.guard.graph_passes: SkipLayerNormalization split again, the last layer after its attention on
+    # crestguard.guard.onnx.graph_passes: SkipLayerNormalization split again, the last layer after its attention on
     # [CLS] alone, the padding dropped between attentions
     assert meta["fused_operators"]["SkipLayerNormalization split"] == 4
     assert meta["fused_operators"]["last layer on the first token"] == 1
@@ -52,7 +52,7 @@ def test_export_writes_a_complete_folder_keyed_by_the_model_hash(tiny_onnx):
     for name in (*onnx_export.FILES.values(), onnx_export.TOKENIZER_NAME):
         assert (folder / name).stat().st_size > 0
     assert meta["files"]["int8"]["bytes"] < meta["files"]["fp32"]["bytes"] / 2
-    # per-row int8 (crestguard.guard.int8_rows): per layer, the FFN up-projection (after a LayerNorm), the
+    # per-row int8 (crestguard.guard.onnx.int8_rows): per layer, the FFN up-projection (after a LayerNorm), the
     # down-projection (after the GELU, shifted) and the attention's smoothed input
     ops = meta["int8_operators"]
     assert (ops["dense_rows"], ops["dense_gelu_shifted"], ops["attention_smoothed"]) == (2, 2, 2)

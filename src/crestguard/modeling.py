@@ -18,6 +18,7 @@ Two on-disk formats, both described by ``crest_config.json``:
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,22 @@ class ClassifierBundle:
     @property
     def backbone(self) -> str:
         return self.meta.get("backbone", "")
+
+
+@contextmanager
+def quiet_transformers():
+    """Silence transformers' loading bars and load reports (restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _add_first_dropout(model, p: float) -> None:

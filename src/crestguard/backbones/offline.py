@@ -67,10 +67,8 @@ def materialized_dir(weights: Path | None = None, root: Path | None = None) -> P
     return root / file_sha256(weights)[:16]
 
 
-def _state_dict_from_e5s1(e5, progress: Progress | None):
-    import torch
-
-    h = e5.header
+def hf_tensor_names(h) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """``BertModel`` parameter name -> (E5S1 tensor name, shape) for the header ``h`` (torch-free)."""
     H, FF = h.hidden, h.intermediate
     names = {
         "embeddings.word_embeddings.weight": ("emb.word", (h.vocab, H)),
@@ -96,6 +94,13 @@ def _state_dict_from_e5s1(e5, progress: Progress | None):
         for hf, short in norms.items():
             names[pre + hf + ".weight"] = (f"l{layer}.{short}.w", (H,))
             names[pre + hf + ".bias"] = (f"l{layer}.{short}.b", (H,))
+    return names
+
+
+def _state_dict_from_e5s1(e5, progress: Progress | None):
+    import torch
+
+    names = hf_tensor_names(e5.header)
     state = {}
     for i, (hf, (src, shape)) in enumerate(names.items()):
         state[hf] = torch.from_numpy(e5.tensor(src, shape))
@@ -137,10 +142,9 @@ def build_model(weights: Path, progress: Progress | None = None):
     return model.eval()
 
 
-def build_tokenizer(tokenizer_json: Path):
-    """The genuine tokenizer with Unicode NFC prepended to its normalizer (so every caller gets NFC)."""
+def build_raw_tokenizer(tokenizer_json: Path):
+    """The genuine ``tokenizers.Tokenizer`` with Unicode NFC prepended to its normalizer (torch-free)."""
     from tokenizers import Tokenizer, normalizers
-    from transformers import PreTrainedTokenizerFast
 
     try:
         tok = Tokenizer.from_file(str(tokenizer_json))
@@ -148,8 +152,15 @@ def build_tokenizer(tokenizer_json: Path):
         raise BackboneError(f"{tokenizer_json}: cannot read the tokenizer ({exc}).") from exc
     parts = [normalizers.NFC()] + ([tok.normalizer] if tok.normalizer is not None else [])
     tok.normalizer = normalizers.Sequence(parts)
+    return tok
+
+
+def build_tokenizer(tokenizer_json: Path):
+    """The genuine tokenizer with Unicode NFC prepended to its normalizer (so every caller gets NFC)."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
+        tokenizer_object=build_raw_tokenizer(tokenizer_json),
         bos_token="<s>",
         eos_token="</s>",
         cls_token="<s>",

@@ -87,7 +87,7 @@ class GuardClassifier:
                 f"Cannot evaluate guard {name!r}: this installation has no crestguard.load_guard yet. "
                 f"Use flag-all or a baseline under {BASELINES_DIR}."
             )
-        self.guard = load_guard(name)
+        self.guard = load_guard(name, backend="torch")  # the reports are torch fp32 (ONNX: onnx_parity.py)
         self.name = f"guard:{name}"
         self.fingerprint = str(getattr(self.guard, "fingerprint", "") or "")
         self.threshold = float(getattr(self.guard, "threshold", 0.5))

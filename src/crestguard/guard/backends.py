@@ -18,9 +18,21 @@ from pathlib import Path
 import numpy as np
 
 from crestguard.errors import CrestGuardError, require
-from crestguard.guard.onnx_export import DISABLED_OPTIMIZERS
+from crestguard.guard.onnx.export import DISABLED_OPTIMIZERS, builder_for
 
 PRECISIONS = {"torch": ("fp32", "bf16", "int8"), "onnx": ("int8", "fp32")}
+
+
+def default_backend(model_dir: str | Path, precision: str | None = None) -> str:
+    """The backend a guard gets when none is asked for: ``"onnx"`` whenever onnxruntime is installed and the model's
+    graph builds without torch (a delta model on the offline backbone, the shipped default included), unless
+    ``precision`` is one only torch offers; else ``"torch"`` (a Hugging Face folder needs torch to export)."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None or precision in set(PRECISIONS["torch"]) - \
+            set(PRECISIONS["onnx"]):
+        return "torch"
+    return "onnx" if builder_for(model_dir) == "numpy" else "torch"
 
 
 def check_precision(backend: str, precision: str | None) -> str:
@@ -75,7 +87,7 @@ def available_cores() -> int:
 
 
 class OnnxBackend:
-    """An onnxruntime CPU session on an exported classifier (see :mod:`crestguard.guard.onnx_export`).
+    """An onnxruntime CPU session on an exported classifier (see :mod:`crestguard.guard.onnx.export`).
 
     With ``threads`` > 1 and ``rows=True`` (the default), a batch of several rows is cut into runs of consecutive rows
     with about as many tokens each (``parts_per_thread`` per thread), which ``threads`` threads take one after the

@@ -1,4 +1,4 @@
-"""``crestguard check``, ``crestguard export onnx`` and ``crestguard guard calibrate | info``.
+"""``crestguard check``, ``crestguard export onnx | hf`` and ``crestguard guard calibrate | info``.
 
 Exit codes of ``check`` (for shell pipelines): 0 nothing flagged; 1 at least one text flagged; 2 an error (bad
 input, unknown model) or, with ``--file``, items that could not be checked (too large; written with an ``error``).
@@ -33,17 +33,19 @@ SENTENCES_HELP = ("How sentences are scored: only (inputs over one window senten
                   "long (their sentences besides their windows), all (every input's), off (windows only); default: "
                   "the model's own (crest-me5s: only). See docs/guard.md.")
 
+BACKEND_HELP = ("Inference backend; default: onnx whenever onnxruntime is installed (int8, no torch; the shipped "
+                "guard's graph is built once into the cache from its weights), else torch.")
 ROWS_HELP = ("onnx: run the rows of a batch on all cores at once, one core each (faster on cores of its own, ~0.1 GB "
              "more memory; --no-rows on a CPU shared with busy work).")
 
 
-def _load(model: str, backend: Backend, precision: Optional[str], thresholds: Optional[Path],
+def _load(model: str, backend: Optional[Backend], precision: Optional[str], thresholds: Optional[Path],
           threads: Optional[int] = None, rows: bool = True, **settings):
     from crestguard.guard.guard import load_guard
 
-    with console.status(f"loading guard {model} ({backend.value})") as status:
-        return load_guard(model, backend=backend.value, precision=precision, thresholds=thresholds,
-                          threads=threads, rows=rows, progress=status.update, **settings)
+    with console.status(f"loading guard {model}") as status:
+        return load_guard(model, backend=backend.value if backend else None, precision=precision,
+                          thresholds=thresholds, threads=threads, rows=rows, progress=status.update, **settings)
 
 
 def _show(verdict, guard) -> None:
@@ -82,7 +84,7 @@ def check(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON lines of verdicts (with --file; resumable: "
                                        "ids already in it are skipped)."),
     model: str = typer.Option("crest-me5s", "--model", "-m", help="Guard name under models/ or a model folder."),
-    backend: Backend = typer.Option(Backend.torch, "--backend", help="Inference backend."),
+    backend: Optional[Backend] = typer.Option(None, "--backend", help=BACKEND_HELP),
     precision: Optional[str] = typer.Option(None, "--precision",
                                             help=PRECISION_HELP),
     thresholds: Optional[Path] = typer.Option(None, "--thresholds", help="Threshold policy (YAML/JSON).",
@@ -95,6 +97,12 @@ def check(
     rows: bool = typer.Option(True, "--rows/--no-rows", help=ROWS_HELP),
     max_chars: int = typer.Option(200_000, "--max-chars", help="Refuse longer inputs."),
     sentences: Optional[str] = typer.Option(None, "--sentences", help=SENTENCES_HELP),
+    ray: bool = typer.Option(False, "--ray", help="With --file: check on Ray Data, one guard per worker (a local "
+                             "cluster, or the one at --ray-address / RAY_ADDRESS; pip install 'crestguard[ray]')."),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Ray workers, one CPU each (default: "
+                                              "this machine's cores)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS",
+                                              help="A running Ray cluster (default: start a local one)."),
 ) -> None:
     """Judge a text, or every item of a file. Exit code 1 when anything is flagged (0 when nothing is, 2 on error)."""
     from crestguard.errors import CrestGuardError
@@ -108,6 +116,18 @@ def check(
     from crestguard.guard.files import check_file, count_items
 
     total = count_items(file, text_field, id_field) if file is not None else None  # a bad file fails before loading
+    if ray:
+        if file is None:
+            raise CrestGuardError("--ray goes with --file.")
+        from crestguard.guard.backends import available_cores
+        from crestguard.guard.bulk import ray_rows
+
+        rows_of = ray_rows(model, ray_workers or available_cores(), ray_address, batch_size=batch_size,
+                           backend=backend.value if backend else None, precision=precision, thresholds=thresholds,
+                           max_chars=max_chars, sentences=sentences)
+        summary = check_file(None, file, out, text_field=text_field, id_field=id_field, console=console, total=total,
+                             rows_of=rows_of)
+        _summarize(summary, out, as_json)
     guard = _load(model, backend, precision, thresholds, threads, rows, batch_size=batch_size, max_chars=max_chars,
                   sentences=sentences)
     if text is not None:
@@ -118,6 +138,11 @@ def check(
             _show(verdict, guard)
         raise SystemExit(1 if verdict.unsafe else 0)
     summary = check_file(guard, file, out, text_field=text_field, id_field=id_field, console=console, total=total)
+    _summarize(summary, out, as_json)
+
+
+def _summarize(summary: dict, out: Path, as_json: bool) -> None:
+    """Print the summary of a checked file and exit with the file's code."""
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False))
     else:
@@ -134,9 +159,10 @@ def export_onnx_cmd(
     model: str = typer.Option("crest-me5s", "--model", "-m", help="Guard name under models/ or a model folder."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the cache has it."),
 ) -> None:
-    """Export the classifier to ONNX (fp32 + dynamic int8) into the cache, keyed by the model's hash."""
+    """Build the classifier's ONNX graphs (fp32 + int8) into the cache, keyed by the model's hash (models on the
+    offline backbone with onnx and numpy alone; Hugging Face folders with torch)."""
     from crestguard.guard.guard import resolve_model_dir
-    from crestguard.guard.onnx_export import META_NAME, export_onnx
+    from crestguard.guard.onnx.export import META_NAME, export_onnx
 
     model_dir = resolve_model_dir(model)
     with console.status(f"exporting {model_dir.name}") as status:
@@ -147,10 +173,27 @@ def export_onnx_cmd(
         console.print(f"  {kind:5s} {info['name']:18s} {info['bytes'] / 1e6:8.1f} MB")
 
 
+@export_app.command("hf")
+def export_hf_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (config.json, model.safetensors, "
+                             "tokenizer, README.md model card)."),
+    model: str = typer.Option("crest-me5s", "--model", "-m", help="Guard name or model folder."),
+    force: bool = typer.Option(False, "--force", help="Write into a folder that is not empty."),
+) -> None:
+    """Export the classifier as a Hugging Face folder: AutoModelForSequenceClassification and
+    pipeline("text-classification") load it and give the guard's scores (needs torch)."""
+    from crestguard.guard.export_hf import export_hf
+
+    with console.status(f"exporting {model} to {out}"):
+        folder = export_hf(model, out, force=force)
+    console.print(f"[green]ready[/] {folder}: " + ", ".join(sorted(p.name for p in folder.iterdir())),
+                  highlight=False)
+
+
 @guard_app.command("info")
 def info(
     model: str = typer.Option("crest-me5s", "--model", "-m"),
-    backend: Backend = typer.Option(Backend.torch, "--backend"),
+    backend: Optional[Backend] = typer.Option(None, "--backend", help=BACKEND_HELP),
     precision: Optional[str] = typer.Option(None, "--precision"),
     thresholds: Optional[Path] = typer.Option(None, "--thresholds", exists=True, dir_okay=False),
 ) -> None:

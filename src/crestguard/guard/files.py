@@ -17,7 +17,7 @@ import csv
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from crestguard.errors import DataError
 
@@ -116,20 +116,39 @@ def read_done(out: Path) -> dict[str, dict]:
     return done
 
 
+def verdict_rows(guard, items: Sequence[tuple[str, str]]) -> list[dict]:
+    """The output rows of ``(id, text)`` items: ``{"id", **verdict}``, or ``{"id", "error"}`` for a text over the
+    guard's size limits."""
+    from crestguard.guard.guard import InputTooLargeError
+
+    try:
+        results = list(zip(items, guard.check_batch([t for _, t in items])))
+    except InputTooLargeError:  # find the oversized ones, check the others
+        results = []
+        for item in items:
+            try:
+                results.append((item, guard.check(item[1])))
+            except InputTooLargeError as exc:
+                results.append((item, exc))
+    return [{"id": item_id, "error": str(v)} if isinstance(v, Exception) else {"id": item_id, **v.to_dict()}
+            for (item_id, _), v in results]
+
+
 def check_file(guard, path: Path, out: Path, text_field: str = "text", id_field: str = "id",
-               console=None, total: int | None = None) -> dict:
+               console=None, total: int | None = None, rows_of: Callable | None = None) -> dict:
     """Check every item of ``path`` into ``out`` (see the module docstring), with a progress bar.
 
     Args:
         total: the number of items when already counted (:func:`count_items`), for the progress bar.
+        rows_of: turns an iterator of chunks of ``(id, text)`` items into an iterator of lists of output rows
+            (default: :func:`verdict_rows` of ``guard``, chunk by chunk; :mod:`crestguard.guard.bulk` runs the
+            chunks on a Ray cluster instead).
 
     Returns:
         Counts: ``total`` items in the output, ``checked`` now, ``resumed`` (already there), ``flagged`` (in the whole
         output), ``errors`` (in the whole output), ``blank_skipped``.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from crestguard.guard.guard import InputTooLargeError
 
     done = read_done(out)
     flagged = sum(1 for r in done.values() if r.get("unsafe"))
@@ -138,44 +157,30 @@ def check_file(guard, path: Path, out: Path, text_field: str = "text", id_field:
     checked = 0
     out.parent.mkdir(parents=True, exist_ok=True)
     total = total if total is not None else count_items(path, text_field, id_field)
+    rows_of = rows_of or (lambda chunks: (verdict_rows(guard, chunk) for chunk in chunks))
     columns = (TextColumn("checking {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with open(out, "a", encoding="utf-8") as sink, Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(path.name, total=total, completed=0)
-        pending: list[tuple[str, str]] = []
+        task = bar.add_task(path.name, total=total, completed=len(done))
 
-        def flush() -> None:
-            nonlocal flagged, errors, checked
-            try:
-                results = list(zip(pending, guard.check_batch([t for _, t in pending])))
-            except InputTooLargeError:  # find the oversized ones, check the others
-                results = []
-                for item in pending:
-                    try:
-                        results.append((item, guard.check(item[1])))
-                    except InputTooLargeError as exc:
-                        results.append((item, exc))
-            for (item_id, _), verdict in results:
-                if isinstance(verdict, Exception):
-                    row = {"id": item_id, "error": str(verdict)}
-                    errors += 1
-                else:
-                    row = {"id": item_id, **verdict.to_dict()}
-                    flagged += verdict.unsafe
+        def chunks() -> Iterator[list[tuple[str, str]]]:
+            pending: list[tuple[str, str]] = []
+            for item_id, row in iter_items(path, text_field, id_field, skipped):
+                if item_id not in done:
+                    pending.append((item_id, row[text_field]))
+                if len(pending) >= CHUNK:
+                    yield pending
+                    pending = []
+            if pending:
+                yield pending
+
+        for rows in rows_of(chunks()):
+            for row in rows:
+                flagged += bool(row.get("unsafe"))
+                errors += "error" in row
                 sink.write(json.dumps(row, ensure_ascii=False) + "\n")
             sink.flush()
-            checked += len(pending)
-            bar.advance(task, len(pending))
-            pending.clear()
-
-        for item_id, row in iter_items(path, text_field, id_field, skipped):
-            if item_id in done:
-                bar.advance(task, 1)
-                continue
-            pending.append((item_id, row[text_field]))
-            if len(pending) >= CHUNK:
-                flush()
-        if pending:
-            flush()
+            checked += len(rows)
+            bar.advance(task, len(rows))
     return {"total": len(done) + checked, "checked": checked, "resumed": len(done), "flagged": flagged,
             "errors": errors, "blank_skipped": skipped["blank"], "out": str(out)}
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -33,9 +32,10 @@ import numpy as np
 from crestguard.errors import CrestGuardError
 from crestguard.guard import normalize as norm
 from crestguard.guard import segments
-from crestguard.guard.backends import check_precision
+from crestguard.guard.backends import check_precision, default_backend
 from crestguard.guard.thresholds import ThresholdPolicy, load_policy, sigmoid
 from crestguard.guard.verdict import Verdict, Window
+from crestguard.modeling import quiet_transformers  # noqa: F401  (was defined here)
 from crestguard.paths import PACKAGE_DIR
 
 DEFAULT_MODEL = "crest-me5s"
@@ -114,22 +114,6 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
     return path.resolve()
 
 
-@contextmanager
-def quiet_transformers():
-    """Silence transformers' loading bars and load reports (restored afterwards)."""
-    from transformers.utils import logging as hf_logging
-
-    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def _read_meta(model_dir: Path) -> dict[str, Any]:
     cfg = model_dir / "crest_config.json"
     return json.loads(cfg.read_text(encoding="utf-8")) if cfg.is_file() else {}
@@ -137,7 +121,7 @@ def _read_meta(model_dir: Path) -> dict[str, Any]:
 
 def load_guard(
     name_or_path: str | Path = DEFAULT_MODEL,
-    backend: str = "torch",
+    backend: str | None = None,
     precision: str | None = None,
     thresholds: str | Path | None = None,
     threads: int | None = None,
@@ -151,7 +135,9 @@ def load_guard(
 
     Args:
         name_or_path: a model shipped in the package (``"crest-me5s"``) or a model folder.
-        backend: ``"torch"`` or ``"onnx"`` (onnxruntime; imports no torch once the model is exported).
+        backend: ``"onnx"`` (onnxruntime; no torch: models on the offline backbone are built with onnx and numpy)
+            or ``"torch"``. ``None``: ONNX whenever onnxruntime is installed and the model builds without torch,
+            else torch (:func:`~crestguard.guard.backends.default_backend`).
         precision: torch ``fp32`` (default) / ``bf16`` / ``int8``; onnx ``int8`` (default) / ``fp32``.
         thresholds: a YAML/JSON threshold policy applied over the model's defaults
             (see :mod:`crestguard.guard.thresholds`).
@@ -161,8 +147,8 @@ def load_guard(
         rows: onnx only: run the rows of a batch on several cores at once, one core each, in a second
             single-threaded session (faster batches, 110-140 MB more memory; see
             :class:`~crestguard.guard.backends.OnnxBackend`). ``False``: every batch in one session.
-        export: for ``backend="onnx"``, export the model into the cache on first use when it is not there yet
-            (needs torch once); with ``False`` a missing export is an error.
+        export: for ``backend="onnx"``, build the model's ONNX graph into the cache on first use when it is not
+            there yet (torch only for Hugging Face folder models); with ``False`` a missing export is an error.
         progress: called with a short description of slow steps (loading, exporting).
         **settings: fields of :class:`GuardSettings` (``window``, ``overlap``, ``max_chars``, ``max_tokens``,
             ``batch_size``, ``max_batch_tokens``, ``normalize``, ``langid``, ``sentences``).
@@ -170,15 +156,16 @@ def load_guard(
     Raises:
         GuardError: unknown model, backend, precision or setting; a missing ONNX export with ``export=False``.
     """
-    from crestguard.guard import onnx_export
+    from crestguard.guard.onnx import export as onnx_export
 
     unknown = set(settings) - set(GuardSettings.__dataclass_fields__)
     if unknown:
         raise GuardError(f"Unknown guard setting(s) {sorted(unknown)}; "
                          f"known: {sorted(GuardSettings.__dataclass_fields__)}")
-    precision = check_precision(backend, precision)
     say = progress or (lambda _msg: None)
     model_dir = resolve_model_dir(name_or_path)
+    backend = backend or default_backend(model_dir, precision)
+    precision = check_precision(backend, precision)
     meta = _read_meta(model_dir)
     policy = ThresholdPolicy(temperature=float(meta.get("temperature", 1.0)),
                              threshold=float(meta.get("threshold", 0.5)))

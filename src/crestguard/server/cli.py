@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from crestguard.guard.cli import PRECISION_HELP, ROWS_HELP, SENTENCES_HELP
+from crestguard.guard.cli import BACKEND_HELP, PRECISION_HELP, ROWS_HELP, SENTENCES_HELP
 from crestguard.server.config import ServerConfig
 
 DEFAULTS = ServerConfig()
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     model: str = typer.Option("crest-me5s", "--model", "-m", help="Guard name or model folder."),
-    backend: Backend = typer.Option(Backend.torch, "--backend", help="Inference backend."),
+    backend: Optional[Backend] = typer.Option(None, "--backend", help=BACKEND_HELP),
     precision: Optional[str] = typer.Option(None, "--precision",
                                             help=PRECISION_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (default: the backend's)."),
@@ -70,8 +70,8 @@ def serve(
     logging.getLogger("crestguard").setLevel(getattr(logging, log_level.upper(), logging.DEBUG))  # "trace" too
     config = ServerConfig(max_batch=max_batch, max_wait_ms=max_wait_ms, api_key=api_key, fail_closed=fail_closed,
                           max_body_bytes=max_body_bytes)
-    with console.status(f"loading guard {model} ({backend.value})") as status:
-        guard = load_guard(model, backend=backend.value, precision=precision, threads=threads,
+    with console.status(f"loading guard {model}") as status:
+        guard = load_guard(model, backend=backend.value if backend else None, precision=precision, threads=threads,
                            spin=spin, rows=rows, progress=status.update, sentences=sentences)
         guard.check_batch(["warm-up"])  # the first call pays one-off setup; do not bill it to a client
     console.print(f"[green]serving[/] {guard.name} on http://{host}:{port} (docs at /docs"
