@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -86,6 +87,21 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+class _LazySession:
+    """An onnxruntime session made on its first ``run``: loading one costs about a second of CPU, and a guard that
+    never runs a batch of several rows (one ``crestguard check``) or whose engine is wrapped needs fewer."""
+
+    def __init__(self, make):
+        self._make, self._session, self._lock = make, None, threading.Lock()
+
+    def run(self, *args, **kwargs):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = self._make()
+        return self._session.run(*args, **kwargs)
+
+
 class OnnxBackend:
     """An onnxruntime CPU session on an exported classifier (see :mod:`crestguard.guard.onnx.export`).
 
@@ -112,10 +128,10 @@ class OnnxBackend:
         self.path = path
         self.threads = threads or available_cores()
         self.spin = spin
-        self.session = self._session(threads)
+        self.session = _LazySession(lambda: self._session(threads))
         self.row_session = self._pool = None
         if rows and self.threads > 1:
-            self.row_session = self._session(1)
+            self.row_session = _LazySession(lambda: self._session(1))
             self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="crestguard-onnx")
 
     def _session(self, threads: int | None):
