@@ -74,6 +74,7 @@ def serve(
         guard = load_guard(model, backend=backend.value if backend else None, precision=precision, threads=threads,
                            spin=spin, rows=rows, progress=status.update, sentences=sentences)
         guard.check_batch(["warm-up"])  # the first call pays one-off setup; do not bill it to a client
+        guard.check_batch(["warm-up", "warm-up, two rows"])  # ONNX: the row-parallel session is made on first use
     console.print(f"[green]serving[/] {guard.name} on http://{host}:{port} (docs at /docs"
                   f"{', API key required' if api_key else ''})", highlight=False)
     uvicorn.run(create_app(guard, config), host=host, port=port, log_level=log_level, access_log=access_log,
