@@ -32,6 +32,7 @@ _COMMAND_MODULES = [
     "crestguard.evaluation.cli",
     "crestguard.guard.cli",
     "crestguard.server.cli",
+    "crestguard.taxonomy.cli",
 ]
 
 

@@ -56,7 +56,13 @@ def _show(verdict, guard) -> None:
     colour = "red" if verdict.unsafe else "green"
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_row(f"[bold {colour}]{verdict.label.upper()}[/]",
-                  f"score {verdict.score:.3f} {'≥' if verdict.unsafe else '<'} threshold {verdict.threshold:.3f}")
+                  f"score {verdict.score:.3f} {'≥' if verdict.score >= verdict.threshold else '<'} threshold "
+                  f"{verdict.threshold:.3f}")
+    if verdict.categories:
+        top = sorted(verdict.categories.items(), key=lambda kv: -kv[1])[:3]
+        flagged = ", ".join(f"[bold]{c}[/] {verdict.categories[c]:.2f}" for c in verdict.flagged_categories)
+        table.add_row("categories", (flagged or "none over threshold") + " · top: "
+                      + ", ".join(f"{c} {v:.2f}" for c, v in top))
     if verdict.language:
         lang = get(verdict.language)
         cluster = f" · cluster {verdict.cluster}" if verdict.cluster is not None else " · no CREST cluster"

@@ -199,8 +199,13 @@ def load_guard(
         engine = OnnxBackend(folder / onnx_export.FILES[precision], precision, threads, spin, rows)
         tokenizer_json = (folder / onnx_export.TOKENIZER_NAME).read_text(encoding="utf-8")
         pad_id = int(onnx_meta["pad_id"])
+    from crestguard.guard.categories import load_categories, with_features
+
+    categories = load_categories(model_dir, digest, policy.categories, policy.custom)
+    if categories is not None:  # the engine also returns the pooled features that categories are scored on
+        engine = with_features(engine)
     return Guard(engine, tokenizer_json, pad_id, policy, model_dir=model_dir, model_hash=digest, meta=meta,
-                 backend=backend, precision=precision, settings=GuardSettings(**settings))
+                 backend=backend, precision=precision, settings=GuardSettings(**settings), categories=categories)
 
 
 @dataclass
@@ -225,7 +230,8 @@ class Guard:
     """
 
     def __init__(self, engine, tokenizer_json: str, pad_id: int, policy: ThresholdPolicy, *, model_dir: Path,
-                 model_hash: str, meta: dict[str, Any], backend: str, precision: str, settings: GuardSettings):
+                 model_hash: str, meta: dict[str, Any], backend: str, precision: str, settings: GuardSettings,
+                 categories=None):
         from tokenizers import Tokenizer
 
         self.engine = engine
@@ -239,6 +245,7 @@ class Guard:
         self.backend = backend
         self.precision = precision
         self.policy = policy
+        self.categories = categories  # crestguard.guard.categories.CategoryModel, or None
         self._head, self._tail = self._special_tokens()
         self.settings = self._resolve(settings)
         suffix = "" if (backend, precision) == ("torch", "fp32") else f"@{backend}-{precision}"
@@ -278,6 +285,7 @@ class Guard:
             "policy": {k: v for k, v in self.policy.to_dict().items() if k != "calibration"},
             "window": s.window, "overlap": s.overlap, "normalize": s.normalize and norm.VERSION,
             "sentences": s.sentences,
+            "categories": self.categories.fingerprint() if self.categories else None,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -395,8 +403,14 @@ class Guard:
 
     def _window_margins(self, prepared: Sequence[_Prepared]) -> list[np.ndarray]:
         """The logit margin of every window of every text, windows batched across texts by length."""
+        return self._window_outputs(prepared)[0]
+
+    def _window_outputs(self, prepared: Sequence[_Prepared]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """Margins per text, and the pooled features of every span per text when the engine returns them
+        (``(batch, 2 + hidden)``: a guard with categories, :mod:`crestguard.guard.categories`)."""
         seqs = [self._head + p.ids[a:b] + self._tail for p in prepared for a, b in p.spans]
         margins = np.zeros(len(seqs), dtype=np.float64)
+        feats: np.ndarray | None = None
         order = sorted(range(len(seqs)), key=lambda k: len(seqs[k]), reverse=True)
         s = self.settings
         i = 0
@@ -411,12 +425,17 @@ class Guard:
                 mask[row, : len(seqs[k])] = 1
             logits = self.engine.logits(ids, mask).astype(np.float64)
             margins[idx] = logits[:, 1] - logits[:, 0]
+            if logits.shape[1] > 2:
+                if feats is None:
+                    feats = np.zeros((len(seqs), logits.shape[1] - 2), dtype=np.float32)
+                feats[idx] = logits[:, 2:]
             i += size
-        out, pos = [], 0
+        out, per_text, pos = [], [], 0
         for p in prepared:
             out.append(margins[pos : pos + len(p.spans)])
+            per_text.append(feats[pos : pos + len(p.spans)] if feats is not None else None)
             pos += len(p.spans)
-        return out
+        return out, (per_text if feats is not None else None)
 
     # -- public -----------------------------------------------------------------------------------------------
     def check(self, text: str) -> Verdict:
@@ -433,9 +452,10 @@ class Guard:
         if isinstance(texts, str):
             raise GuardError("check_batch takes a list of texts; use check(text) for one text")
         prepared = self._prepare(texts, strict=True)
-        return [self._verdict(p, m) for p, m in zip(prepared, self._window_margins(prepared))]
+        margins, feats = self._window_outputs(prepared)
+        return [self._verdict(p, m, f) for p, m, f in zip(prepared, margins, feats or [None] * len(prepared))]
 
-    def _verdict(self, p: _Prepared, margins: np.ndarray) -> Verdict:
+    def _verdict(self, p: _Prepared, margins: np.ndarray, feats: np.ndarray | None = None) -> Verdict:
         scores = sigmoid(margins / self.policy.temperature)
         best = int(np.argmax(margins))
         windows = tuple(
@@ -454,9 +474,13 @@ class Guard:
                 guess.code_mixed
         threshold = self.policy.for_language(language, cluster, confidence)
         score = float(scores[best])
-        return Verdict(unsafe=score >= threshold, score=score, threshold=threshold, language=language,
+        unsafe, categories, flagged = score >= threshold, {}, ()
+        if self.categories is not None and feats is not None:  # rules may allow or block by category
+            categories, flagged, unsafe = self.categories.judge(feats, unsafe)
+        return Verdict(unsafe=unsafe, score=score, threshold=threshold, language=language,
                        language_confidence=confidence, cluster=cluster, code_mixed=code_mixed, windows=windows,
-                       decisive_window=best, normalized=dict(p.normalized.changes), text=p.text)
+                       decisive_window=best, normalized=dict(p.normalized.changes), text=p.text,
+                       categories=categories, flagged_categories=flagged)
 
     def margins(self, texts: Sequence[str]) -> np.ndarray:
         """The riskiest window's logit margin per text (the input of temperature and threshold calibration).

@@ -12,6 +12,10 @@ A policy file (YAML or JSON) looks like::
     languages: {de: 0.55, hi_rom: 0.35}   # any code the language table knows
     clusters: {3: 0.5}                    # CREST clusters 1-8
     min_language_confidence: 0.5          # below this, language/cluster overrides are not used
+    categories:                           # per harm category (crestguard.guard.categories): threshold and action
+      sexual_content: {action: ignore}    #   ignore: allowed (a text flagged only for it passes)
+      suicide_self_harm: {threshold: 0.3, action: flag}   # flag: blocks on its own; report (default): explains
+    custom: {...}                         # categories learned from examples (written by `crestguard policy add`)
 
 Thresholds in the file are on the file's temperature scale. Precedence: language, then cluster, then global.
 """
@@ -28,7 +32,8 @@ import numpy as np
 
 from crestguard.errors import CrestGuardError
 
-_KEYS = {"temperature", "threshold", "languages", "clusters", "min_language_confidence", "calibration"}
+_KEYS = {"temperature", "threshold", "languages", "clusters", "min_language_confidence", "calibration", "categories",
+         "custom"}
 
 
 class ThresholdError(CrestGuardError):
@@ -61,6 +66,8 @@ class ThresholdPolicy:
     clusters: dict[int, float] = field(default_factory=dict)
     min_language_confidence: float = 0.5
     calibration: dict[str, Any] = field(default_factory=dict)
+    categories: dict[str, Any] = field(default_factory=dict)  # name -> {threshold, action} (guard.categories)
+    custom: dict[str, Any] = field(default_factory=dict)  # name -> a learned category (guard.categories)
 
     def for_language(self, language: str | None, cluster: int | None, confidence: float | None) -> float:
         """The threshold for a text identified as ``language`` (in ``cluster``) with ``confidence``."""
@@ -85,8 +92,9 @@ class ThresholdPolicy:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if not d["calibration"]:
-            d.pop("calibration")
+        for key in ("calibration", "categories", "custom"):
+            if not d[key]:
+                d.pop(key)
         return d
 
     def save(self, path: str | Path) -> Path:
@@ -141,8 +149,17 @@ def policy_from_dict(raw: Any, base: ThresholdPolicy, where: str = "threshold po
     if isinstance(mlc, bool) or not isinstance(mlc, (int, float)) or not 0 <= mlc <= 1:
         raise ThresholdError(f"{where}: min_language_confidence must be in [0, 1], got {mlc!r}")
     threshold = _prob(raw["threshold"], f"{where}, threshold") if "threshold" in raw else policy.threshold
+    from crestguard.guard.categories import CategoryError, parse_custom, parse_rules
+
+    try:  # validated here, applied by the guard (which knows the model's categories)
+        parse_rules(raw.get("categories"), where)
+        parse_custom(raw.get("custom"), where)
+    except CategoryError as exc:
+        raise ThresholdError(str(exc)) from None
     return replace(policy, threshold=threshold, languages=languages, clusters=clusters,
-                   min_language_confidence=float(mlc), calibration=dict(raw.get("calibration") or policy.calibration))
+                   min_language_confidence=float(mlc), calibration=dict(raw.get("calibration") or policy.calibration),
+                   categories={**policy.categories, **(raw.get("categories") or {})},
+                   custom={**policy.custom, **(raw.get("custom") or {})})
 
 
 def load_policy(path: str | Path, base: ThresholdPolicy) -> ThresholdPolicy:

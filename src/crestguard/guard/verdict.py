@@ -25,7 +25,8 @@ class Verdict:
     """The guard's judgement of one text.
 
     Attributes:
-        unsafe: ``score >= threshold``.
+        unsafe: ``score >= threshold``, unless a category rule decides (a ``flag`` category over its threshold, or
+            only ``ignore`` categories over theirs; see :mod:`crestguard.guard.categories`).
         score: calibrated probability that the text is unsafe (the riskiest window's).
         threshold: the threshold applied (global, or the language/cluster override).
         language: detected language, canonical code of :mod:`crestguard.languages` (``None`` if undetermined).
@@ -37,6 +38,10 @@ class Verdict:
         decisive_window: index into ``windows`` of the span that decided the verdict.
         normalized: what normalization changed (e.g. ``{"zero_width_removed": 3, "confusables_folded": 2}``).
         text: the caller's original text, unchanged.
+        categories: harm category -> score in [0, 1] (max over the scored spans), the taxonomy's categories and any
+            custom ones (:mod:`crestguard.guard.categories`); empty when the guard has no category model.
+        flagged_categories: the categories at or over their threshold, except those the policy ignores; they
+            explain ``unsafe``, and a category whose action is ``flag`` makes a text unsafe on its own.
     """
 
     unsafe: bool
@@ -50,6 +55,8 @@ class Verdict:
     decisive_window: int = 0
     normalized: dict[str, int] = field(default_factory=dict)
     text: str = ""
+    categories: dict[str, float] = field(default_factory=dict)
+    flagged_categories: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -34,6 +35,9 @@ def serve(
     precision: Optional[str] = typer.Option(None, "--precision",
                                             help=PRECISION_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (default: the backend's)."),
+    thresholds: Optional[Path] = typer.Option(None, "--thresholds", exists=True, dir_okay=False,
+                                              help="Threshold policy (YAML/JSON): thresholds, per-category rules, "
+                                                   "custom categories (crestguard policy add)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for all)."),
     port: int = typer.Option(8000, "--port", "-p", help="TCP port."),
     max_batch: int = typer.Option(DEFAULTS.max_batch, "--max-batch", help="Most texts per model call."),
@@ -72,7 +76,7 @@ def serve(
                           max_body_bytes=max_body_bytes)
     with console.status(f"loading guard {model}") as status:
         guard = load_guard(model, backend=backend.value if backend else None, precision=precision, threads=threads,
-                           spin=spin, rows=rows, progress=status.update, sentences=sentences)
+                           spin=spin, rows=rows, progress=status.update, sentences=sentences, thresholds=thresholds)
         guard.check_batch(["warm-up"])  # the first call pays one-off setup; do not bill it to a client
         guard.check_batch(["warm-up", "warm-up, two rows"])  # ONNX: the row-parallel session is made on first use
     console.print(f"[green]serving[/] {guard.name} on http://{host}:{port} (docs at /docs"

@@ -17,13 +17,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-#: OpenAI's moderation categories, in the order of its API reference. CREST Guard has no category model yet:
-#: every category is ``false`` with score 0.0 and ``flagged`` comes from the binary safe/unsafe verdict.
-CATEGORIES = (
-    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
-    "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors",
-    "violence", "violence/graphic",
-)
+from crestguard.taxonomy import load_taxonomy
+
+#: OpenAI's 13 moderation categories, in the order of its API reference (from the taxonomy file). Their scores
+#: come from the guard's category scores through the taxonomy's mapping (max over ``any``, min over ``all``); a
+#: guard without a category model answers every category ``false`` with score 0.0. ``flagged`` is always the
+#: guard's verdict (the binary score, after per-category rules).
+TAXONOMY = load_taxonomy()
+CATEGORIES = TAXONOMY.openai_keys
 
 
 def _category_model(name: str, value_type: Any, doc: str) -> type[BaseModel]:
@@ -32,8 +33,10 @@ def _category_model(name: str, value_type: Any, doc: str) -> type[BaseModel]:
     return create_model(name, __doc__=doc, __config__=ConfigDict(populate_by_name=True), **fields)
 
 
-Categories = _category_model("Categories", bool, "Per-category flags (all false until a category model exists).")
-CategoryScores = _category_model("CategoryScores", float, "Per-category scores (all 0.0 until a category model exists).")
+Categories = _category_model("Categories", bool, "Per-category flags: a mapped category over its threshold "
+                                                  "(all false for a guard without a category model).")
+CategoryScores = _category_model("CategoryScores", float, "Per-category scores from the category head through the "
+                                                          "taxonomy's mapping (0.0 without a category model).")
 CategoryAppliedInputTypes = _category_model(
     "CategoryAppliedInputTypes", list[Literal["text", "image"]],
     "Input types each category applies to: always ['text'] (images are not scored).")
@@ -133,6 +136,10 @@ class CrestGuardResult(BaseModel):
     images_not_scored: int = Field(0, description="Image parts in the input; CREST Guard scores text only.")
     fail_closed: bool = False
     reason: str | None = Field(None, description="Why the input was flagged without a score (fail-closed mode).")
+    categories: dict[str, float] = Field(default_factory=dict, description="CREST Guard's own category scores "
+                                         "(MLCommons hazards, jailbreak, prompt_injection, custom categories).")
+    flagged_categories: list[str] = Field(default_factory=list, description="Categories over their threshold "
+                                          "(the policy's ignored ones left out).")
 
 
 class ModerationResult(BaseModel):
@@ -221,11 +228,14 @@ def moderation_result(verdict: Any, images: int = 0) -> dict[str, Any]:
         "images_not_scored": images,
         "fail_closed": failed,
         "reason": verdict.reason if failed else None,
+        "categories": {} if failed else dict(verdict.categories),
+        "flagged_categories": [] if failed else list(verdict.flagged_categories),
     }
+    scored = bool(block["categories"])
     return {
         "flagged": block["unsafe"],
-        "categories": dict(_ALL_FALSE),
-        "category_scores": dict(_ALL_ZERO),
+        "categories": TAXONOMY.openai_categories(block["flagged_categories"]) if scored else dict(_ALL_FALSE),
+        "category_scores": TAXONOMY.openai_scores(block["categories"]) if scored else dict(_ALL_ZERO),
         "category_applied_input_types": {key: ["text"] for key in CATEGORIES},
         "crestguard": block,
     }
@@ -247,7 +257,10 @@ def litellm_result(verdicts: list[Any], images: int) -> dict[str, Any]:
             reasons.append(f"text {i}: {v.reason}")
         elif v.unsafe:
             lang = f", language {v.language}" if v.language else ""
-            reasons.append(f"text {i}: unsafe score {v.score:.3f} >= threshold {v.threshold:.3f}{lang}")
+            cats = ", ".join(f"{c} {v.categories[c]:.2f}" for c in v.flagged_categories)
+            cats = f", categories: {cats}" if cats else ""
+            rel = ">=" if v.score >= v.threshold else "<"  # below: a category whose action is flag decided
+            reasons.append(f"text {i}: unsafe score {v.score:.3f} {rel} threshold {v.threshold:.3f}{cats}{lang}")
     note = f" ({images} image(s) not scored: CREST Guard scores text only)" if images else ""
     if reasons:
         return {"action": "BLOCKED", "blocked_reason": "CREST Guard flagged " + "; ".join(reasons) + note}
