@@ -74,11 +74,7 @@ def main() -> None:
                          "warm_calls": len(warm)}
         print(backend, rows[backend], flush=True)
     result = {"command": "python benchmarks/cli_start.py " + " ".join(sys.argv[1:]), "prompt": PROMPT,
-              "backends": rows, "cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-              "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+              "backends": rows, **machine()}
     lines = ["# `crestguard check` start-up per backend", "",
              f"`{result['command'].strip()}` on {result['cpus']} CPU cores (load average at the end "
              f"{result['load_average_at_end'][0]}); one new process per call, prompt flagged (exit code 1).", "",
@@ -88,6 +84,19 @@ def main() -> None:
               f" | {r['cold_cpu_s']:.1f} s / {r['warm_cpu_median_s']:.2f} s |" for b, r in rows.items()]
     lines += ["", "Cold: torch materializes the offline backbone once, ONNX builds the guard's graph from its "
               "weights once (onnx + numpy, no torch); both are cached in `$CRESTGUARD_HOME`."]
+    save(Path(args.out), result, lines)
+
+
+def machine() -> dict:
+    """Where a benchmark ran: cores, Python, and how busy the machine was at the end."""
+    return {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
+
+
+def save(out: Path, result: dict, lines: list[str]) -> None:
+    """``result`` as ``out.json`` and the Markdown ``lines`` as ``out.md``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

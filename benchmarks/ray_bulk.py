@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -53,6 +51,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "ray_bulk"))
     args = ap.parse_args()
 
+    from cli_start import machine, save
+
     from crestguard.guard.bulk import ray_rows
     from crestguard.guard.files import check_file
     from crestguard.guard.guard import load_guard
@@ -76,19 +76,14 @@ def main() -> None:
     result = {"command": "python benchmarks/ray_bulk.py " + " ".join(sys.argv[1:]), "texts": len(texts),
               "sources": SOURCES, "model": args.model, "backend": "onnx int8",
               "runs": {k: {"seconds": round(v, 1), "texts_per_s": round(len(texts) / v, 1)} for k, v in runs.items()},
-              "same_verdicts": same, "flagged": sum(bool(r.get("unsafe")) for r in one.values()),
-              "cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-              "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+              "same_verdicts": same, "flagged": sum(bool(r.get("unsafe")) for r in one.values()), **machine()}
     lines = ["# Bulk moderation: one process against Ray Data", "",
              f"`{result['command'].strip()}`: {len(texts):,} prompts ({', '.join(SOURCES)}), {args.model} on ONNX "
              f"int8, {result['cpus']} CPU cores (load average at the end {result['load_average_at_end'][0]}).", "",
              "| path | wall time (start-up included) | texts/s |", "|---|---|---|"]
     lines += [f"| {k} | {v['seconds']:.1f} s | {v['texts_per_s']:.1f} |" for k, v in result["runs"].items()]
     lines += ["", f"Same verdict for {same:,} of {len(texts):,} prompts ({result['flagged']:,} flagged)."]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    save(Path(args.out), result, lines)
     print("\n".join(lines))
 
 

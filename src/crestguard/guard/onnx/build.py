@@ -101,6 +101,19 @@ def fused_model(state: dict[str, np.ndarray], header, opset: int):
         nodes.append(helper.make_node(op, inputs, outputs, name=name, domain=domain, **attrs))
 
     w = {k: v.astype(np.float32) for k, v in state.items()}
+
+    def matmul(x: str, dense: str) -> str:  # x @ W^T (torch's Linear weight is [out, in])
+        out = dense + "/MatMul"
+        node("MatMul", [x, init(dense + ".weight_t", w[dense + ".weight"].T)], [out], out)
+        return out
+
+    def skip_norm(x: str, skip: str, block: str, out: str) -> str:  # LayerNorm(x + skip + dense bias)
+        node("SkipLayerNormalization", [x, skip, init(block + ".LayerNorm.weight", w[block + ".LayerNorm.weight"]),
+                                        init(block + ".LayerNorm.bias", w[block + ".LayerNorm.bias"]),
+                                        init(block + ".dense.bias", w[block + ".dense.bias"])],
+             [out], block + "/SkipLayerNorm", epsilon=eps)
+        return out
+
     eps = float(np.float32(header.layer_norm_eps))
     emb = "bert.embeddings."
     node("Cast", ["input_ids"], ["input_ids_int32"], "input_ids_int32", to=TensorProto.INT32)
@@ -120,29 +133,19 @@ def fused_model(state: dict[str, np.ndarray], header, opset: int):
         node("Attention", [x, init(f"Attention_{i}_qkv_weight", np.concatenate([w[k + ".weight"].T for k in qkv], 1)),
                            init(f"Attention_{i}_qkv_bias", np.concatenate([w[k + ".bias"] for k in qkv])),
                            "mask_index"], [f"layer{i}_attention"], f"Attention_{i}", num_heads=header.heads)
-        ffn = [(f"layer{i}_attention", p + "attention.output.dense", p + "attention.output.LayerNorm", x,
-                f"layer{i}_attention_out", None),
-               (f"layer{i}_attention_out", p + "intermediate.dense", None, None, None, f"layer{i}_gelu"),
-               (f"layer{i}_gelu", p + "output.dense", p + "output.LayerNorm", f"layer{i}_attention_out",
-                f"layer{i}_out", None)]
-        for src, dense, norm, skip, out, gelu in ffn:
-            mm = f"{dense}/MatMul"
-            node("MatMul", [src, init(dense + ".weight_t", w[dense + ".weight"].T)], [mm], mm)
-            if gelu:
-                node("BiasGelu", [mm, init(dense + ".bias", w[dense + ".bias"])], [gelu], f"Gelu_AddBias_{i}")
-            else:
-                node("SkipLayerNormalization", [mm, skip, init(norm + ".weight", w[norm + ".weight"]),
-                                                init(norm + ".bias", w[norm + ".bias"]),
-                                                init(dense + ".bias", w[dense + ".bias"])],
-                     [out], f"{norm}/SkipLayerNorm", epsilon=eps)
+        h = skip_norm(matmul(f"layer{i}_attention", p + "attention.output.dense"), x, p + "attention.output",
+                      f"layer{i}_attention_out")
+        node("BiasGelu", [matmul(h, p + "intermediate.dense"), init(p + "intermediate.dense.bias",
+                                                                    w[p + "intermediate.dense.bias"])],
+             [f"layer{i}_gelu"], f"Gelu_AddBias_{i}")
+        skip_norm(matmul(f"layer{i}_gelu", p + "output.dense"), h, p + "output", f"layer{i}_out")
         x = f"layer{i}_out"
     node("Gather", [x, init("first_token", np.array(0, np.int64))], ["first_token_state"], "pooler_gather", axis=1)
-    for src, layer, out in (("first_token_state", "bert.pooler.dense", "pooler_dense_output"),
+    for src, layer, out in (("first_token_state", "bert.pooler.dense", "pooler_dense_output"),  # BERT's pooler
                             ("pooler_tanh_output", "classifier", "logits")):
         node("Gemm", [src, init(layer + ".weight", w[layer + ".weight"]), init(layer + ".bias", w[layer + ".bias"])],
              [out], layer + "/Gemm", transB=1)
-        if out == "pooler_dense_output":
-            node("Tanh", [out], ["pooler_tanh_output"], "pooler_tanh")
+    nodes.insert(-1, helper.make_node("Tanh", ["pooler_dense_output"], ["pooler_tanh_output"], name="pooler_tanh"))
     labels = w["classifier.weight"].shape[0]
     graph = helper.make_graph(
         nodes, "crestguard", [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
