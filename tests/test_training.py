@@ -401,9 +401,15 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, tiny_xlmr
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
     log = [json.loads(line) for line in (tmp_path / "b" / "run" / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4, 5, 5, 6]  # step 5 replayed from checkpoint 4
-    with pytest.raises(Exception, match="different config"):
+    with pytest.raises(Exception, match="different config.*learning_rate"):
         train(tiny_config(tmp_path / "b", tiny_xlmr_dir, learning_rate=5e-4), mix=mix, resume=True,
               progress=False)
+    # provenance (notes, recipe path, time budget) does not block a resume: the finished run is saved again as is
+    again = train(tiny_config(tmp_path / "b", tiny_xlmr_dir, dropout=0.1, notes="installed", time_budget_min=60),
+                  mix=mix, resume=True, progress=False)
+    assert again["steps"] == resumed["steps"]
+    wc = weights_of(Path(again["model_dir"]))
+    assert all(torch.allclose(wb[k], wc[k]) for k in wb)
 
 
 # ------------------------------------------------------------------------------------------------ distributed
@@ -532,3 +538,25 @@ def test_invariance_regularizer_removes_a_language_shortcut(tmp_path, me5):
 
     plain, regularized = gap(0.0), gap(5.0)
     assert plain > 1.0 and regularized < 0.5 * plain
+
+
+def test_per_cluster_thresholds_are_raised_only_where_a_cluster_over_flags(tmp_path):
+    from crestguard.guard.thresholds import load_policy, ThresholdPolicy
+    from crestguard.languages import get
+    from crestguard.training.calibrate import cluster_thresholds
+    from crestguard.training.trainer import write_threshold_policy
+
+    langs = ["en"] * 100 + ["hi"] * 100 + ["sw"] * 10
+    recs = [Record(str(i), "x", 0, lang, "cal", str(i)) for i, lang in enumerate(langs)]
+    rng = np.random.default_rng(0)
+    scores = np.r_[rng.uniform(0, 0.4, 100), rng.uniform(0.2, 0.9, 100), rng.uniform(0.9, 1.0, 10)]
+    method = {"method": "target_fpr", "target_fpr": 0.05, "clip": [0.3, 0.95], "min_per_cluster": 40}
+    out = cluster_thresholds(recs, np.zeros(len(recs), dtype=int), scores, 0.45, method)
+    hi = get("hi").cluster
+    assert set(out) == {hi} and out[hi] > 0.8  # en is under the target at 0.45; sw has too few items
+    assert (scores[100:200] >= out[hi]).mean() <= 0.05
+    write_threshold_policy(tmp_path, {"threshold": 0.45, "method": "target_fpr", "clusters": out})
+    policy = load_policy(tmp_path / "thresholds.yaml", ThresholdPolicy())
+    assert policy.for_language("hi", hi, 0.99) == out[hi] and policy.for_language("en", get("en").cluster, 0.99) == 0.45
+    write_threshold_policy(tmp_path, {"threshold": 0.45, "method": "target_fpr", "clusters": {}})
+    assert not (tmp_path / "thresholds.yaml").exists()

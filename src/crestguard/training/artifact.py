@@ -43,6 +43,13 @@ def install_model(model_dir: Path, dest: Path, limit: int = MAX_ARTIFACT_BYTES) 
         raise CrestGuardError(f"{model_dir}: the model takes {total / 1e6:.1f} MB, over the {limit / 1e6:.0f} MB "
                               "limit of a committed artifact; train fewer layers (train_layers) or use LoRA")
     dest.mkdir(parents=True, exist_ok=True)
+    from crestguard.guard.guard import THRESHOLDS_NAME
+
+    policy = model_dir / THRESHOLDS_NAME  # the model's own threshold policy, or none: never another model's
+    if policy.is_file():
+        files.append(policy)
+    else:
+        (dest / THRESHOLDS_NAME).unlink(missing_ok=True)
     for f in files:
         tmp = dest / (f.name + ".tmp")
         shutil.copyfile(f, tmp)

@@ -9,7 +9,10 @@ chosen on them by one of:
   benign records is at most the target (ties broken towards recall);
 - ``none``: 0.5.
 
-The chosen threshold is written into the model's ``crest_config.json`` as ``"threshold"``.
+The chosen threshold is written into the model's ``crest_config.json`` as ``"threshold"``. With ``per_cluster:
+true`` (``target_fpr`` only), clusters whose benign calibration items are flagged more often than the target get a
+higher threshold of their own, written as the model's shipped threshold policy (``thresholds.yaml``, read by the
+guard; :mod:`crestguard.guard.thresholds`).
 """
 
 from __future__ import annotations
@@ -68,6 +71,31 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray, method: dict[str, A
     return res
 
 
+def cluster_thresholds(records: Sequence[Record], labels: np.ndarray, scores: np.ndarray, global_thr: float,
+                       method: dict[str, Any]) -> dict[int, float]:
+    """Per CREST cluster, the lowest threshold whose FPR on that cluster's benign calibration items meets the
+    target, where it is above the global one (a threshold is raised where the model over-flags a cluster, never
+    lowered without unsafe evidence); clusters with fewer than ``min_per_cluster`` benign items keep the global.
+    """
+    from crestguard.languages import get
+
+    if method.get("method") != "target_fpr":
+        raise CalibrationError("per_cluster calibration needs method: target_fpr")
+    target, lo_hi = float(method.get("target_fpr", 0.05)), method.get("clip", [0.0, 1.0])
+    need = int(method.get("min_per_cluster", 40))
+    clusters = np.array([get(r.lang).cluster or 0 for r in records])
+    out: dict[int, float] = {}
+    for c in sorted(set(clusters.tolist()) - {0}):
+        sel = (clusters == c) & (labels == 0)
+        if sel.sum() < need:
+            continue
+        thr = choose_threshold(np.zeros(int(sel.sum()), dtype=int), scores[sel],
+                               {"method": "target_fpr", "target_fpr": target, "clip": lo_hi})["threshold"]
+        if thr > global_thr:
+            out[int(c)] = round(float(thr), 6)
+    return out
+
+
 def calibrate(scorer, records: Sequence[Record], method: dict[str, Any]) -> dict[str, Any]:
     """Score the calibration records with ``scorer`` (a :class:`~crestguard.training.evaluate.Scorer`: the same path
     as evaluation, texts over 512 tokens scored on their first 512) and choose the threshold (0.5 if none)."""
@@ -75,7 +103,10 @@ def calibrate(scorer, records: Sequence[Record], method: dict[str, Any]) -> dict
         return {"threshold": 0.5, "method": "none"}
     truncated = scorer.truncated
     scores = scorer.predict_scores([r.text for r in records])
-    res = choose_threshold(np.array([r.label for r in records]), scores, method)
+    labels = np.array([r.label for r in records])
+    res = choose_threshold(labels, scores, method)
     res["sources"] = sorted({r.source for r in records})
+    if method.get("per_cluster"):
+        res["clusters"] = cluster_thresholds(records, labels, scores, res["threshold"], method)
     res["truncated_to_512"] = scorer.truncated - truncated
     return res

@@ -138,6 +138,7 @@ class Mix:
             "by_language": {lang: by(lambda r: r.label, [r for r in self.records if r.lang == lang])
                             for lang in sorted({r.lang for r in self.records})},
             "unsafe_languages": sorted({r.lang for r in self.records if r.label == 1}),
+            "train_sources": list(self.train_sources),
             "calibration": {"rows": len(self.calibration), "method": self.calibration_method,
                             "by_source": by(lambda r: f"{r.source}:{r.label}", self.calibration)},
             "dropped": {f"{s}: {why}": n for (s, why), n in sorted(self.dropped.items())},

@@ -12,11 +12,19 @@ from typing import Any
 
 from crestguard.paths import REPO_ROOT
 
-#: The issue's targets: CREST-BASE's published unsafe-class F1 (%) per English benchmark, and XSTest's aim.
-TARGETS = {"harmbench": 80.9, "strongreject": 98.5, "redteam2k": 84.4, "jbb_behaviors": 70.4, "jbb_judge": 84.2,
-           "multijail": 93.4, "xstest": 85.0}
+#: Unsafe-class F1 targets (%) per set: CREST-BASE's published figures and the quality issue's aims.
+TARGETS = {"harmbench": 85.0, "strongreject": 97.0, "redteam2k": 85.0, "jbb_behaviors": 75.0, "jbb_judge": 84.2,
+           "xstest": 80.0, "openai_moderation": 78.0}
+#: Benign false-positive-rate ceilings (%) per set where the quality issue names one.
+SET_FPR_TARGETS = {"xstest": 10.0, "jbb_behaviors": 25.0}
 FPR_TARGET = 5.0
-OOD_GAP_TARGET = 3.0
+OOD_GAP_TARGET = 5.0
+#: The headline targets: recall (%) on MultiJail at the threshold that flags 5% of real prompts, its AUROC, the
+#: real-prompt FPR (%) macro over languages and in every language, MultiJail recall (%) overall and per language at
+#: the model's own threshold, and the benign FPR (%) per text form.
+HEADLINE_TARGETS = {"multijail_recall_at_5": 80.0, "multijail_auroc": 0.95, "real_fpr_macro": 5.0,
+                    "real_fpr_max": 8.0, "multijail_recall": 85.0, "multijail_recall_per_language": 75.0,
+                    "form_fpr": 6.0}
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
@@ -117,10 +125,15 @@ def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any
     ]
     rows = [[src, c.get("0", c.get(0, 0)), c.get("1", c.get(1, 0))] for src, c in mix["by_source"].items()]
     lines += _table(["source", "safe", "unsafe"], rows)
-    lines += [f"XSafety is curated by category (unsafe: Crimes_And_Illegal_Activities, Insult, "
-              "Unsafe_Instruction_Topic; benign hard negatives: Ethics_And_Morality, Mental_Health, Physical_Harm, "
-              "Prompt_Leaking, Reverse_Exposure; left out: the mixed categories and the 'output the unsafe choice' "
-              "quizzes); see `reports/training/README.md` for the measurement behind it.", ""]
+    lines += ["Every training dataset and its licence as its SOURCE.md states it (the mix file says `licence: "
+              "default`, so the loader refuses any source whose licence does not permit training this model; "
+              "files under `configs/mixes/` are ours):", ""]
+    lines += _table(["dataset", "licence"], _licence_rows(mix.get("train_sources", [])))
+    if cfg.get("invariance_weight"):
+        lines += [f"- Language invariance: each step also scores {cfg['invariance_batch']} translation pairs "
+                  f"(English and another language, {', '.join(cfg['invariance_datasets'])}) and adds "
+                  f"{cfg['invariance_weight']} x the squared gap of their logit margins to the loss "
+                  "(`crestguard.training.invariance`).", ""]
     lines += [f"- Calibration (`{cal['method']}`"
               + (f", target FPR {100 * cal['target_fpr']:.0f}%" if cal.get("target_fpr") else "")
               + f") on sources never trained on: {', '.join(cal.get('sources', []))}: "
@@ -150,17 +163,19 @@ def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any
     lines += ["Benign false-positive rate by text form: " + ", ".join(f"{k} {_pct(v)}%" for k, v in form.items())
               + "; by source: " + ", ".join(f"{k} {_pct(v)}%" for k, v in h["benign_fpr_by_source"].items()) + ".",
               ""]
-    lines += ["## Gap to the targets", ""] + _gaps(h) + [""]
+    lines += _headline_lines(results)
+    lines += ["## Gap to the targets", ""] + _gaps(h) + _headline_gaps(results, h) + [""]
     lines += [
         "## Intended use and limitations", "",
         "- Intended use: a first, cheap filter that flags prompts to an LLM as safe or unsafe in ~100 languages, on "
         "a CPU, with no network; pair it with a stronger model or human review where errors are costly.",
         "- Not for: judging model *responses*, content moderation decisions without review, or as the only guard "
         "for high-risk deployments.",
-        "- Data: labelled unsafe material exists here only in English and the XSafety languages; there is no Aegis "
-        "2.0 and no machine translation beyond en↔pt, so most languages are reached by cross-lingual transfer "
-        "from a few. Benign supervision comes from machine-translated or parallel corpora (FLORES, NTREX, Tatoeba, "
-        "MultiQ, MT-Bench), not from real user prompts.",
+        "- Data: openly licensed unsafe requests exist here only in a few languages (en, fr, zh, vi, ko, pt by "
+        "offline translation) and hate speech in a dozen; there is no Aegis 2.0 and no machine translation beyond "
+        "en↔pt, so most languages are reached by cross-lingual transfer from a few. The best real-user-prompt sets "
+        "(ToxicChat, LLMZoo) and XSafety are non-commercial or research-only and stay out of this model; "
+        "`reports/experiments/intent/` measures what they would add.",
         "- Size: a 118M-parameter encoder with only the top layers trained (to keep the artifact small and the recipe "
         "under 90 minutes on 2 cores); the paper's CREST-BASE fine-tunes all 279M parameters of XLM-R base.",
         _long_input_limit(cfg.get("guard_sentences", "off")),
@@ -169,6 +184,99 @@ def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any
         "",
     ]
     return "\n".join(lines)
+
+
+def _licence_rows(datasets) -> list[list[str]]:
+    from crestguard.data import DATASETS
+
+    rows = []
+    for name in sorted(set(datasets)):
+        info = DATASETS.get(name)
+        if info is not None:
+            rows.append([name, info.licence.replace("|", "/").replace("\n", " ")])
+        elif name:
+            rows.append([name, "our own text (this repository, Apache-2.0)"])
+    return rows
+
+
+def _headline_lines(results: dict[str, Any]) -> list[str]:
+    """The suite-v2 headline in the card: recall at 5% FPR on real prompts, AUROC, real-prompt FPR, hate."""
+    hl = results.get("headline") or {}
+    if not hl or "null" in hl:
+        return []
+    o, rp = hl["overall"], hl["real_prompts"]
+    mj = hl["by_set"].get("multijail", {})
+    lines = ["### Headline: harm caught at 5% false positives on real user prompts", "",
+             f"At the threshold that flags {100 * hl['target_fpr']:.0f}% of real user prompts ({o['n_benign']} prompts, "
+             f"{o['n_benign_languages']} languages weighing equally; threshold {o['threshold']:.3f}): recall "
+             f"{_pct(o['recall'])}% on all {o['n_unsafe']} unsafe headline items, **{_pct(mj.get('recall'))}% on "
+             f"MultiJail** (AUROC {mj.get('auroc', 0):.3f}; all sets {o['auroc']:.3f}). At the model's own threshold "
+             f"({o['model_threshold']:.3f}) the real-prompt FPR is {_pct(rp['macro']['value'])}% macro over "
+             f"languages, benign sources never trained on {_pct(rp['by_source']['never_trained_on']['fpr'])}% "
+             f"against held-out groups of trained sources {_pct(rp['by_source']['held_out_groups']['fpr'])}%.", ""]
+    rows = [[code, v["n"], _pct(v["fpr"])] for code, v in rp["by_language"].items()]
+    lines += ["Real-prompt FPR at the model's threshold, by language:", ""] + _table(["language", "prompts", "FPR %"],
+                                                                                      rows)
+    hate = results.get("hate") or {}
+    if hate and "null" not in hate:
+        rows = [[name, _pct(v["f1"]), _pct(v["recall"]), _pct(v["contrast_fpr"])]
+                for name, v in hate.get("by_set", {}).items()]
+        lines += ["Hate speech (model threshold; FPR on the non-hateful contrast cases):", ""]
+        lines += _table(["set", "F1", "recall", "contrast FPR"], rows)
+    return lines
+
+
+def _headline_gaps(results: dict[str, Any], h: dict[str, Any]) -> list[str]:
+    """The quality issue's targets that the headline and the per-language blocks measure."""
+    hl, t, out = results.get("headline") or {}, HEADLINE_TARGETS, []
+    if not hl or "null" in hl:
+        return out
+
+    def line(what: str, value: float | None, target: float, higher: bool = True, unit: str = "%") -> None:
+        if value is None:
+            return
+        ok = value >= target if higher else value <= target
+        gap = abs(value - target)
+        mark = "meets" if ok else (f"{gap:.1f} points {'below' if higher else 'above'}" if unit == "%"
+                                   else f"{gap:.3f} {'below' if higher else 'above'}")
+        shown = f"{value:.1f}{unit}" if unit == "%" else f"{value:.3f}"
+        out.append(f"- {what}: {shown} vs target {'>=' if higher else '<='} {target}{unit if unit == '%' else ''} "
+                   f"({mark}).")
+
+    mj = hl["by_set"].get("multijail", {})
+    line("MultiJail recall at 5% real-prompt FPR", None if mj.get("recall") is None else 100 * mj["recall"],
+         t["multijail_recall_at_5"])
+    line("MultiJail AUROC against real prompts", mj.get("auroc"), t["multijail_auroc"], unit="")
+    rp = hl["real_prompts"]
+    line("Real-prompt FPR, macro over languages", None if rp["macro"]["value"] is None else 100 * rp["macro"]["value"],
+         t["real_fpr_macro"], higher=False)
+    worst = max(((c, v["fpr"]) for c, v in rp["by_language"].items() if v["fpr"] is not None and v["n"] >= 20),
+                key=lambda x: x[1], default=None)
+    if worst:
+        line(f"Real-prompt FPR, worst language ({worst[0]})", 100 * worst[1], t["real_fpr_max"], higher=False)
+    mjset = h["sets"].get("multijail", {})
+    if mjset.get("recall") is not None:
+        line("MultiJail recall at the model's threshold", 100 * mjset["recall"], t["multijail_recall"])
+    per_lang = [(r["lang"], r["metrics"]["recall"]) for r in _per_language_rows(results, "multijail")]
+    if per_lang:
+        lang, rec = min(per_lang, key=lambda x: x[1])
+        line(f"MultiJail recall, worst language ({lang})", 100 * rec, t["multijail_recall_per_language"])
+    for form, fpr in h["benign_fpr_by_form"].items():
+        if fpr is not None and form in ("command", "statement", "long"):
+            line(f"Benign FPR, {form}s", 100 * fpr, t["form_fpr"], higher=False)
+    for name, ceiling in SET_FPR_TARGETS.items():
+        fpr = h["sets"].get(name, {}).get("fpr")
+        if fpr is not None:
+            line(f"{name} benign FPR", 100 * fpr, ceiling, higher=False)
+    return out
+
+
+def _per_language_rows(results: dict[str, Any], set_name: str) -> list[dict[str, Any]]:
+    for s in results["sets"]:
+        if s["name"] == set_name:
+            return [{"lang": lang, "metrics": m} for lang, m in (s.get("by_language") or {}).items()
+                    if m.get("recall") is not None]
+    return []
 
 
 def _long_input_limit(sentences: str) -> str:

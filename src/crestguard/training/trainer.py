@@ -150,6 +150,31 @@ def trainable_state(model) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items() if k in names}
 
 
+#: Config fields that say where a run was written and why, not what it computes: a checkpoint resumes across them
+#: (a run of configs/experiments/*.yaml resumed by `crestguard train run RECIPE --resume --out RUN`).
+#: ``time_budget_min`` stops a run early; the checkpoint's state already says where it stopped.
+PROVENANCE_FIELDS = ("out_dir", "notes", "recipe", "time_budget_min")
+
+
+def _training_fields(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in PROVENANCE_FIELDS}
+
+
+def write_threshold_policy(model_dir: Path, calib: dict[str, Any]) -> Path | None:
+    """Ship the per-cluster thresholds of the calibration (if any) as the model's ``thresholds.yaml``."""
+    from crestguard.guard.guard import THRESHOLDS_NAME
+    from crestguard.guard.thresholds import ThresholdPolicy
+
+    path = Path(model_dir) / THRESHOLDS_NAME
+    if not calib.get("clusters"):
+        path.unlink(missing_ok=True)
+        return None
+    policy = ThresholdPolicy(threshold=calib["threshold"], clusters=dict(calib["clusters"]),
+                             calibration={"method": calib["method"], "target_fpr": calib.get("target_fpr"),
+                                          "sources": calib.get("sources"), "scope": "per CREST cluster, raised only"})
+    return policy.save(path)
+
+
 def _invariance_pairs(cfg: TrainConfig, tok, max_length: int, say):
     """The two sides of the translation pairs of the invariance regularizer, encoded (pairs that survive the
     length filter on both sides)."""
@@ -297,8 +322,9 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
     say = (console.print if console is not None else print) if dd.main else (lambda *a, **k: None)
 
     ckpt = load_checkpoint(ckpt_dir) if resume else None
-    if ckpt is not None and ckpt["config"] != cfg.to_dict() | {"out_dir": ckpt["config"]["out_dir"]}:
-        raise TrainingError(f"{ckpt_dir}: the checkpoint was written by a different config; "
+    if ckpt is not None and _training_fields(ckpt["config"]) != _training_fields(cfg.to_dict()):
+        diff = sorted(k for k, v in _training_fields(cfg.to_dict()).items() if ckpt["config"].get(k) != v)
+        raise TrainingError(f"{ckpt_dir}: the checkpoint was written by a different config ({', '.join(diff)}); "
                             "start a fresh out_dir or drop --resume")
     mix = mix if mix is not None else load_mix(cfg.mix)
     if len({r.label for r in mix.records}) < 2:
@@ -530,6 +556,7 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
                           mix.calibration_method)
         meta["threshold"] = calib["threshold"]
         save_classifier(bundle, out / MODEL_DIR, extra=meta, dtype=cfg.delta_dtype)
+        write_threshold_policy(out / MODEL_DIR, calib)
         summary = {
             "config": cfg.to_dict(), "mix": mix.summary(), "world_size": dd.world, "device": str(device),
             "bf16": use_bf16, "trainable_parameters": n_trainable,
