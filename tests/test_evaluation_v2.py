@@ -87,8 +87,13 @@ def test_threshold_at_fpr_ties_and_weights():
     thr, share = M.threshold_at_fpr([0.9, 0.9, 0.1, 0.2], 0.25)  # the tied top pair flags 50%: nothing flagged
     assert thr > 0.9 and share == 0.0
     # weights: the item of weight 0.6 alone exceeds 10%, so the threshold stays above it
-    assert M.threshold_at_fpr([0.8, 0.7, 0.1], 0.1, weights=[0.6, 0.05, 0.35]) == (pytest.approx(np.nextafter(0.8, 1)), 0.0)
+    thr, share = M.threshold_at_fpr([0.8, 0.7, 0.1], 0.1, weights=[0.6, 0.05, 0.35])
+    assert thr == np.nextafter(0.8, 1) and share == 0.0
     assert M.auroc_vs([0.9, 0.4], [0.6, 0.1]) == M.auroc(np.array([1, 1, 0, 0]), np.array([0.9, 0.4, 0.6, 0.1]))
+    from crestguard.evaluation.headline import _lang_weights
+
+    w = _lang_weights(np.array(["en"] * 40 + ["fr"] * 20 + ["ru"] * 2 + ["uk"] * 2))
+    assert w.sum() == pytest.approx(1) and (w[0], w[40], w[60], w[62]) == pytest.approx((1 / 120, 1 / 60, 1 / 12, 1 / 12))
     curve = M.tradeoff_curve([0.9, 0.4], [0.6, 0.1], grid=4)
     assert curve == {"fpr": [0.0, 0.25, 0.5, 0.75, 1.0], "recall": [0.5, 0.5, 1.0, 1.0, 1.0]}
 

@@ -66,8 +66,8 @@ def limit_sets(sets: Sequence[EvalSet], limit: int, salt: str) -> list[EvalSet]:
     out = []
     for s in sets:
         kept, _ = sample_groups(s.records, limit, salt, s.spec.dataset)
-        out.append(EvalSet(s.spec, kept, s.reserved_groups, {**s.dropped, f"--limit {limit}": len(s.records) - len(kept)},
-                           s.held))
+        dropped = {**s.dropped, f"--limit {limit}": len(s.records) - len(kept)}
+        out.append(EvalSet(s.spec, kept, s.reserved_groups, dropped, s.held))
     return out
 
 
@@ -152,9 +152,10 @@ def render(doc: dict[str, Any]) -> str:
         ours = rows[0]["ours"]
         below = sum(r["value"] < ours for r in rows) if ours is not None else None
         best = max(rows, key=lambda r: r["value"])
+        mode = f" ({best['mode']})" if best["mode"] else ""
         summary.append([bench, lang, metric,
                         _fmt(ours, metric), rows[0]["our_n"],
-                        f"{best['model']}{' (' + best['mode'] + ')' if best['mode'] else ''} {_fmt(best['value'], metric)}",
+                        f"{best['model']}{mode} {_fmt(best['value'], metric)}",
                         "—" if below is None else f"{below} of {len(rows)}", rows[0]["our_note"] or "—"])
     lines += ["## Summary", ""]
     lines += _table(["benchmark", "lang", "metric", "ours", "items", "best published", "published below ours",

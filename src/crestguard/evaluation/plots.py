@@ -147,7 +147,7 @@ def tradeoff(results: Sequence[dict[str, Any]], path: Path, max_fpr: float = 0.3
         ax.text(0.5, 0.5, "no headline sets in these results", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlim(0, 100 * max_fpr)
     ax.set_ylim(0, 100)
-    ax.set_xlabel("FPR on real user prompts (%; each language weighs equally)")
+    ax.set_xlabel("FPR on real user prompts (%; languages weighted equally)")
     ax.set_ylabel("recall on unsafe items (%)")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
