@@ -4,7 +4,8 @@
 
 1. size check against ``max_chars`` (before any work) and ``max_tokens`` (after tokenizing): a clear
    :class:`InputTooLargeError` instead of an out-of-memory;
-2. normalization (:mod:`crestguard.guard.normalize`); the caller's text is kept unchanged in the verdict;
+2. normalization (:mod:`crestguard.guard.normalize`); the caller's text is kept unchanged in the verdict; encoded
+   payloads (base64, hex, ROT13, URL-encoding) are decoded and scored too (:mod:`crestguard.guard.decode`);
 3. language identification on the normalized text (:mod:`crestguard.guard.langid`);
 4. tokenization with the ``tokenizers`` library (the same ``tokenizer.json`` for torch and ONNX);
 5. windows: a text of at most ``window`` tokens is scored whole; a longer one in windows of ``window`` tokens that
@@ -30,6 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from crestguard.errors import CrestGuardError
+from crestguard.guard import decode
 from crestguard.guard import normalize as norm
 from crestguard.guard import segments
 from crestguard.guard.backends import check_precision, default_backend
@@ -216,6 +218,7 @@ class _Prepared:
     offsets: list[tuple[int, int]]
     spans: list[tuple[int, int]]  # windows first, then sentences
     n_windows: int
+    n_decoded: int = 0  # the last spans: decoded payloads (crestguard.guard.decode)
 
 
 class Guard:
@@ -364,7 +367,7 @@ class Guard:
                     raise self._too_large(i, "chars", len(text), s.max_chars)
                 continue
             todo.append(i)
-        normalized = [norm.normalize(texts[i]) if s.normalize else norm.Normalized(texts[i]) for i in todo]
+        normalized = [norm.normalize(texts[i]) if s.normalize else norm.encodable(texts[i]) for i in todo]
         encodings = self.tokenizer.encode_batch([n.text for n in normalized], add_special_tokens=False)
         for i, n, enc in zip(todo, normalized, encodings):
             if len(enc.ids) > s.max_tokens:
@@ -374,9 +377,11 @@ class Guard:
             windows = self._spans(len(enc.ids))
             if s.sentences == "only" and len(windows) > 1:  # every span is a sentence (or a window of one)
                 out[i] = _Prepared(texts[i], n, enc.ids, enc.offsets, self._sentence_windows(n.text, enc.offsets), 0)
-                continue
-            out[i] = _Prepared(texts[i], n, enc.ids, enc.offsets, windows + self._sentences(n.text, enc.offsets,
-                                                                                           windows), len(windows))
+            else:
+                out[i] = _Prepared(texts[i], n, enc.ids, enc.offsets, windows + self._sentences(n.text, enc.offsets,
+                                                                                               windows), len(windows))
+            if s.normalize:  # encoded payloads (base64, hex, ROT13, URL) are scored decoded too
+                decode.add_payloads(out[i], self.tokenizer, self._spans)
         return out
 
     def _sentence_windows(self, text: str, offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -461,7 +466,8 @@ class Guard:
         windows = tuple(
             Window(index=k, start_char=p.offsets[a][0] if b > a else 0, end_char=p.offsets[b - 1][1] if b > a else 0,
                    tokens=b - a + len(self._head) + len(self._tail), score=float(scores[k]),
-                   kind="window" if k < p.n_windows else "sentence")
+                   kind="window" if k < p.n_windows else
+                   "decoded" if k >= len(p.spans) - p.n_decoded else "sentence")
             for k, (a, b) in enumerate(p.spans)
         )
         language = confidence = cluster = None

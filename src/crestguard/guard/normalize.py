@@ -22,6 +22,27 @@ Applied in this order (each step counted in :attr:`Normalized.changes`):
    its letters (``bоmb`` -> Latin ``bomb``; a Latin ``o`` slipped into a Russian word becomes Cyrillic); and in
    words made only of lookalikes when the text is mostly Latin and uses no other letter of that script. Real
    Russian, Greek or Armenian text is left alone (checked on all FLORES-200 languages: see the tests).
+7. ``letters_joined``: letters written apart are joined back into words: a run of at least 3 single letters (or
+   digits) separated by spaces or by one punctuation mark (``b o m b``, ``b.o.m.b``, ``b-o-m-b``, ``H o w  d o  I``).
+   The run's most frequent separator is removed; any other separator in it (the wider space, or a space between
+   dotted words) becomes one space. A run separated by plain spaces is joined only when at least two of its letters
+   are not one-letter words of some language (``a i o u y e w z k s v``, Russian ``а в и к о с у я``...) and it
+   holds no digit nor Hangul: real Russian "Я в о с ...", Chinese "2009 年 8 月" and Korean "다 찰 수" stay; a letter with a combining mark
+   (Devanagari ``क्ष``) is no single letter; a leading one-letter word stays a word (``a b o m b`` -> ``a bomb``). A text
+   written letter-spaced (words apart by two spaces or more, four fifths of its tokens single characters) is joined
+   whole, punctuation included.
+8. ``leetspeak_folded``: ``0 1 3 4 5 7 @ $`` -> ``o i e a s t a s`` inside a Latin-script word of at least two
+   letters where one of them stands between two letters (``h0w``, ``m4k3``, ``k1ll``, ``3xpl0s1v3``). In a text
+   written in leetspeak (at least two such words, a fifth of its words) every word with a leet character is folded,
+   and numbers of one or two such digits too (``Wh47 d0 y0u 7h1nk``, ``15 17`` -> ``is it``). Only in text with a
+   ``0 1 4 @ $`` next to a letter and no ``2 6 8 9`` inside words: the Arabic chat alphabet (``al-3alam``,
+   ``ta2ti``, ``7abibi``) writes letters with ``2 3 5 7 9`` and is left as it is. Otherwise upper-case codes
+   (``H5N1``, ``MP3``), numbers with units (``3rd``, ``4x4``), chunks holding another digit (``x86``), chunks over
+   24 characters (encoded payloads: :mod:`crestguard.guard.decode`), e-mail addresses and URLs are left alone.
+
+Before all of them, ``surrogates_replaced``: lone surrogates (``"\ud800"`` from a JSON escape; no encoding can
+write them, and the tokenizer refuses them) become U+FFFD, so that every ``str`` gets a verdict
+(:func:`encodable` does only this, for a guard without normalization).
 
 The caller's original text is never modified; windows and offsets refer to the normalized text.
 
@@ -41,7 +62,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 #: Bump when the rules change: it is part of the guard's fingerprint (scores may change).
-VERSION = 1
+#: 1: steps 1-6; 2: lone surrogates replaced, letters joined, leetspeak folded.
+VERSION = 2
 
 _ZWSP, _ZWJ, _ZWNJ = "\u200b", "\u200d", "\u200c"
 _INVISIBLE = set(
@@ -101,6 +123,25 @@ _WORD = re.compile(r"[^\W\d_]+")
 _STRIPPED = re.compile("[" + "".join(re.escape(c) for c in sorted(
     _INVISIBLE | _BIDI | {_ZWSP, _ZWJ, _ZWNJ} | {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))} - _KEEP_CONTROLS))
     + f"{chr(_TAG_FIRST)}-{chr(_TAG_LAST)}]")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Step 7: a single letter or digit, separators between letters, runs of at least 3.
+_SEP = r"(?: {1,3}|[.\-*_/|\u00b7\u2022~+])"
+_SPACED = re.compile(rf"(?<![^\W_])(?<![^\W_][.\-*_/|\u00b7\u2022~+])[^\W_](?:{_SEP}[^\W_](?![^\W_])){{2,}}")
+_GAP = re.compile(_SEP)
+_UNIT = re.compile(r"[^\W_]")
+#: One-letter words of common orthographies (Latin, Cyrillic, Greek): spaced runs of only these are left alone.
+_ONE_LETTER_WORDS = frozenset("aAiIoOuUyYeEwWzZkKsSvVаАвВиИкКоОсСуУяЯжЖіІйЙзЗηΗοΟήάό")
+#: Step 8: leetspeak digits and symbols, and a word's parts they may stand in.
+LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+_LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
+_LEET_TOKEN = re.compile(rf"[{_LATIN}0-9@$]+")
+_LEET_INSIDE = re.compile(rf"(?<=[{_LATIN}])[013457@$]+(?=[{_LATIN}])")
+_LEET_SIGN = re.compile(rf"(?<=[{_LATIN}])[014@$]|[014@$](?=[{_LATIN}])")
+_ARABIZI = re.compile(rf"(?<=[{_LATIN}])[2689]|[2689](?=[{_LATIN}]{{2}})")
+_OTHER_DIGIT = re.compile(r"[2689]|\b\d+(?:st|nd|rd|th)\b")
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
 
 
 @dataclass(frozen=True)
@@ -230,11 +271,105 @@ def normalize(text: str) -> Normalized:
         The normalized text and the number of characters each step changed (steps that changed nothing omitted).
     """
     counts: Counter = Counter()
-    out = _strip_invisible(text, counts)
+    out = _strip_invisible(_replace_surrogates(text, counts), counts)
     nfkc = unicodedata.normalize("NFKC", out)
     if nfkc != out:
         counts["compatibility_folded"] = sum(
             1 for c in out if unicodedata.normalize("NFKC", c) != unicodedata.normalize("NFC", c))
         out = nfkc
+    out = _join_letters(out, counts)
     out = _fold_confusables(out, counts)
+    out = _fold_leetspeak(out, counts)
     return Normalized(out, {k: v for k, v in counts.items() if v})
+
+
+def encodable(text: str) -> Normalized:
+    """``text`` with lone surrogates replaced by U+FFFD (the only normalization a guard without it applies)."""
+    counts: Counter = Counter()
+    out = _replace_surrogates(text, counts)
+    return Normalized(out, {k: v for k, v in counts.items() if v})
+
+
+def _replace_surrogates(text: str, counts: Counter) -> str:
+    if not _SURROGATE.search(text):
+        return text
+    out, n = _SURROGATE.subn("\ufffd", text)
+    counts["surrogates_replaced"] += n
+    return out
+
+
+def _join_letters(text: str, counts: Counter) -> str:
+    """Step 7: join runs of letters written apart (see the module docstring)."""
+    if not _SPACED.search(text):
+        return text
+    parts = text.split(" ")
+    singles = sum(len(p) == 1 for p in parts)
+    if "  " in text and singles >= 6 and singles >= 0.8 * sum(1 for p in parts if p):  # a letter-spaced text
+        counts["letters_joined"] += singles
+        return " ".join(w.replace(" ", "") for w in re.split(" {2,}", text))
+    def join(m: re.Match) -> str:
+        start, end = m.span()  # a letter with a combining mark (Indic vowel signs, viramas) is not a single letter
+        if start and unicodedata.category(text[start - 1])[0] == "M" or \
+                end < len(text) and unicodedata.category(text[end])[0] == "M":
+            return m.group(0)
+        return _join_run(m.group(0), counts)
+
+    return _SPACED.sub(join, text)
+
+
+def _join_run(run: str, counts: Counter) -> str:
+    gaps, units = _GAP.findall(run), _UNIT.findall(run)
+    if len(units) != len(gaps) + 1:  # cannot happen with the patterns; leave the text as it is
+        return run
+    main = Counter(gaps).most_common(1)[0][0]
+    letters = [u for u in units if u.isalpha()]
+    scripts = {_script(u) for u in letters}
+    if len(scripts) > 1 or scripts == {"HANGUL"} and not main.strip():  # "x 和 y"; Korean "다 찰 수" are words
+        return run
+    if not main.strip():  # plain spaces: only letters, and not only one-letter words ("2009 年 8 月" stays)
+        if len(letters) < len(units) or sum(u not in _ONE_LETTER_WORDS for u in letters) < 2:
+            return run
+        if len(set(gaps)) == 1 and units[0] in _ONE_LETTER_WORDS and len(units) > 3:
+            return units[0] + gaps[0] + _join_run(run[len(units[0]) + len(gaps[0]):], counts)
+    elif len(letters) < 2:
+        return run
+    out = [units[0]]
+    for gap, unit in zip(gaps, units[1:]):
+        out.append(unit if gap == main else " " + unit)
+    counts["letters_joined"] += len(units)
+    return "".join(out)
+
+
+def _fold_leetspeak(text: str, counts: Counter) -> str:
+    """Step 8: fold leetspeak digits and symbols inside words (see the module docstring)."""
+    if not _LEET_INSIDE.search(text):
+        return text
+
+    if _ARABIZI.search(text) or not _LEET_SIGN.search(text):  # Arabic chat alphabet (al-3alam, ta2ti), or no 0 1 4 @ $
+        return text
+    chunks = text.split()
+    strong = sum(1 for c in chunks if _leet_chunk(c) and _LEET_INSIDE.search(c))
+    leet_text = strong >= 2 and strong >= 0.2 * len(chunks)  # written in leetspeak: fold every word with leet
+
+    def chunk(m: re.Match) -> str:
+        c = m.group(0)
+        return _LEET_TOKEN.sub(token, c) if _leet_chunk(c) else c
+
+    def token(m: re.Match) -> str:
+        t = m.group(0)
+        letters = sum(ch.isalpha() for ch in t)  # Latin letters: the token pattern holds no others
+        if not leet_text and t.upper() == t:  # H5N1, MP3, B52: codes, unless the whole text is leetspeak
+            return t
+        if not (letters >= 2 and _LEET_INSIDE.search(t)
+                or leet_text and (letters or len(t) <= 2) and any(ch in LEET for ch in t)):
+            return t
+        upper = letters > 0 and all(ch.isupper() for ch in t if ch.isalpha())
+        counts["leetspeak_folded"] += sum(ch in LEET for ch in t)
+        return "".join((LEET[ch].upper() if upper else LEET[ch]) if ch in LEET else ch for ch in t)
+
+    return re.sub(r"\S+", chunk, text)
+
+
+def _leet_chunk(c: str) -> bool:
+    """Whether a whitespace-separated chunk may hold leetspeak (not a payload, URL, e-mail or other number)."""
+    return len(c) <= 24 and "://" not in c and not _EMAIL.search(c) and not _OTHER_DIGIT.search(c)

@@ -10,7 +10,9 @@ from typing import Any
 class Window:
     """One scored span of the (normalized) text, in token and character coordinates: a ``"window"`` of the
     model's length (the whole text when it fits) or a ``"sentence"`` scored on its own (in ``sentences="only"`` mode,
-    every span of a long text; a sentence longer than a window is scored in windows of kind ``"sentence"``)."""
+    every span of a long text; a sentence longer than a window is scored in windows of kind ``"sentence"``), or
+    ``"decoded"``: the text an encoded payload decodes to (:mod:`crestguard.guard.decode`), with the payload's
+    character span."""
 
     index: int
     start_char: int

@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import time
 import uuid
@@ -19,7 +20,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse as _JSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crestguard import __version__
@@ -37,6 +39,17 @@ MODERATIONS, CLASSIFY, LITELLM = "/v1/moderations", "/v1/classify", "/beta/litel
 PROTECTED = frozenset({MODERATIONS, CLASSIFY, LITELLM})
 _KNOWN = PROTECTED | {"/healthz", "/metrics", "/docs", "/openapi.json"}
 _ERRORS = {code: {"model": schemas.ErrorResponse} for code in (401, 413, 422, 500, 503)}
+
+
+class JSONResponse(_JSONResponse):
+    """JSON that can carry any ``str``: a caller's text may hold lone surrogates (``"\\ud800"`` is valid JSON), which
+    UTF-8 cannot encode; such a body is written with ASCII escapes instead (``\\ud800`` again), never a 500."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 class APIError(Exception):
