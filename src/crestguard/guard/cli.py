@@ -104,7 +104,7 @@ def check(
     max_chars: int = typer.Option(200_000, "--max-chars", help="Refuse longer inputs."),
     sentences: Optional[str] = typer.Option(None, "--sentences", help=SENTENCES_HELP),
     ray: bool = typer.Option(False, "--ray", help="With --file: check on Ray Data, one guard per worker (a local "
-                             "cluster, or the one at --ray-address / RAY_ADDRESS; pip install 'crestguard[ray]')."),
+                             "cluster, or the one at --ray-address / RAY_ADDRESS; pip install 'crestguard\\[ray]')."),
     ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Ray workers, one CPU each (default: "
                                               "this machine's cores)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS",
