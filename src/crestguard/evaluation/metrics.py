@@ -278,16 +278,18 @@ def threshold_at_fpr(benign: Sequence[float], target: float, weights: Sequence[f
                      ) -> tuple[float, float]:
     """The lowest threshold that flags at most ``target`` of the benign scores (weighted), and the share it flags.
 
-    A threshold is a benign score value (flagging is ``score >= threshold``), so tied scores are flagged together
-    and the achieved share can be below ``target``; when even the top score flags more than ``target``, the
-    threshold is just above it and flags nothing.
+    Flagging is ``score >= threshold``. The threshold sits just above the highest benign score left unflagged (the
+    next representable float), so every unsafe item above that score counts at the same benign share; tied scores
+    are flagged together, so the achieved share can be below ``target``. When even the top score flags more than
+    ``target``, the threshold is just above it and flags nothing; when every score fits, it is 0.
 
     Raises:
         ValueError: no benign scores.
 
     Example:
-        >>> threshold_at_fpr([0.1, 0.2, 0.3, 0.4], 0.25)
-        (0.4, 0.25)
+        >>> thr, share = threshold_at_fpr([0.1, 0.2, 0.3, 0.4], 0.25)   # flags 0.4 alone
+        >>> 0.3 < thr < 0.3 + 1e-15, share
+        (True, 0.25)
     """
     s = np.asarray(benign, dtype=float)
     if s.size == 0:
@@ -300,7 +302,8 @@ def threshold_at_fpr(benign: Sequence[float], target: float, weights: Sequence[f
     ok = np.nonzero(flagged <= target + 1e-12)[0]
     if ok.size == 0:
         return float(np.nextafter(values[0], np.inf)), 0.0
-    return float(values[ok[-1]]), float(flagged[ok[-1]])
+    k = ok[-1]
+    return (float(np.nextafter(values[k + 1], np.inf)) if k + 1 < values.size else 0.0), float(flagged[k])
 
 
 def auroc_vs(unsafe: Sequence[float], benign: Sequence[float], weights: Sequence[float] | None = None
