@@ -237,6 +237,39 @@ def suite_cmd(suite: SuiteOpt = "default", data_dir: DataOpt = None) -> None:
             console.print(f"{s.name} left out: " + "; ".join(f"{k}: {v}" for k, v in s.dropped.items()))
 
 
+@eval_app.command("robustness")
+def robustness_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="Guard model (name under models/ or a folder).")] =
+    "crest-me5s",
+    backend: Annotated[str, typer.Option(help="Guard backend: onnx (fast on CPUs) or torch.")] = "onnx",
+    suite: SuiteOpt = "default",
+    out: OutOpt = None,
+    per_set: Annotated[int, typer.Option(help="Items sampled per set, spread over its languages.")] = 40,
+    long_docs: Annotated[int, typer.Option(help="Long documents: buried MultiJail requests, benign news.")] = 30,
+    normalizer_from: Annotated[Optional[str], typer.Option(help="Score with guard/normalize.py of this commit "
+                                                           "and no payload decoding (a 'before').")] = None,
+    sets: Annotated[Optional[str], typer.Option(help="Comma-separated sets of the suite (default: all).")] = None,
+    before: Annotated[Optional[Path], typer.Option(help="results.json (or its folder) of an earlier run, shown "
+                                                   "beside this one in report.md.")] = None,
+    render_only: Annotated[bool, typer.Option(help="Re-render --out's report.md and plot from its results.json "
+                                              "(with --before: add the earlier run).")] = False,
+    data_dir: DataOpt = None,
+) -> None:
+    """Recall under obfuscation, encoding, romanization, code-switching, wrappers and long documents, and the FPR
+    of the same variants of benign texts: results.json, report.md, robustness.png (crestguard.evaluation.robustness)."""
+    from crestguard.evaluation.robustness import read_results, run, write
+
+    if render_only:
+        if out is None:
+            raise typer.BadParameter("--render-only needs --out DIR (a folder with results.json)", param_hint="--out")
+        write(read_results(out), out, before)
+        console.print(f"wrote {out}/report.md, robustness.png")
+        return
+    res = run(model, backend, suite, out, per_set, long_docs, data_dir, normalizer_from, _split(sets), before,
+              say=console.print)
+    console.print(f"[green]done[/] in {res['seconds']:.0f} s" + (f": wrote {out}/report.md" if out else ""))
+
+
 def register(app: typer.Typer) -> None:
     """Add ``crestguard eval`` to the root app."""
     app.add_typer(eval_app, name="eval")
