@@ -75,15 +75,15 @@ def pooled_graph(path: str | Path) -> Path:
     Raises:
         CategoryError: the graph has no ``Tanh`` node.
     """
+    path = Path(path)
+    out = path.with_name(path.name.replace(".onnx", f".{POOLED}.onnx"))
+    if out.is_file():  # before loading anything: this runs at every start of a guard with categories
+        return out
     import onnx
 
-    path = Path(path)
     model = onnx.load(str(path), load_external_data=False)
     if any(o.name == POOLED for o in model.graph.output):
         return path
-    out = path.with_name(path.name.replace(".onnx", f".{POOLED}.onnx"))
-    if out.is_file():
-        return out
     tanh = [n for n in model.graph.node if n.op_type == "Tanh"]
     if not tanh:
         raise CategoryError(f"{path}: no Tanh node (the pooler) to read the pooled features from")
