@@ -298,13 +298,14 @@ def evaluate_categories(model: str = "crest-me5s", backend: str = "onnx", out: s
     j = names.index("hate")
     results["hate"] = hate_table(hate, s_hate[:, j], float(thr[j]))
     results["confusion"] = confusion(sets.eval + sets.reserved, np.vstack([s_eval, s_res]), thr, names)
-    if transfer:
-        results["transfer"] = transfer_experiment(guard, train_groups, data_dir, say)
-    results["seconds"] = round(time.time() - started, 1)
-    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    _plots(results, out, names)
-    (out / "report.md").write_text(render(results, names))
-    say(f"wrote {out}/report.md in {results['seconds']} s")
+    for part in ("categories", "transfer") if transfer else ("categories",):  # the report is written after each
+        if part == "transfer":
+            results["transfer"] = transfer_experiment(guard, train_groups, data_dir, say)
+        results["seconds"] = round(time.time() - started, 1)
+        (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        _plots(results, out, names)
+        (out / "report.md").write_text(render(results, names))
+        say(f"wrote {out}/report.md ({part}) after {results['seconds']} s")
     return results
 
 
