@@ -560,3 +560,29 @@ def test_per_cluster_thresholds_are_raised_only_where_a_cluster_over_flags(tmp_p
     assert policy.for_language("hi", hi, 0.99) == out[hi] and policy.for_language("en", get("en").cluster, 0.99) == 0.45
     write_threshold_policy(tmp_path, {"threshold": 0.45, "method": "target_fpr", "clusters": {}})
     assert not (tmp_path / "thresholds.yaml").exists()
+
+
+def test_per_source_calibration_lets_the_strictest_source_decide():
+    """Many easy questions must not hide a source of requests that the model over-flags."""
+    from crestguard.training.calibrate import calibrate
+
+    class FixedScorer:
+        truncated = 0
+
+        def __init__(self, by_text):
+            self.by_text = by_text
+
+        def predict_scores(self, texts):
+            return np.array([self.by_text[t] for t in texts])
+
+    rng = np.random.default_rng(1)
+    easy = [Record(f"q{i}", f"q{i}", 0, "en", "tydiqa", f"q{i}") for i in range(400)]
+    hard = [Record(f"r{i}", f"r{i}", 0, "en", "alpaca_eval", f"r{i}") for i in range(50)]
+    scores = {r.text: s for r, s in zip(easy, rng.uniform(0, 0.3, 400))} | \
+             {r.text: s for r, s in zip(hard, rng.uniform(0.2, 0.9, 50))}
+    method = {"method": "target_fpr", "target_fpr": 0.04, "clip": [0.3, 0.98]}
+    pooled = calibrate(FixedScorer(scores), easy + hard, method)
+    strict = calibrate(FixedScorer(scores), easy + hard, method | {"per_source": True, "validation": ["alpaca_eval"]})
+    assert strict["threshold"] > pooled["threshold"]
+    assert np.mean([scores[r.text] >= strict["threshold"] for r in hard]) <= 0.04
+    assert set(strict["by_source"]) == {"tydiqa", "validation"}

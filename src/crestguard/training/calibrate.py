@@ -9,6 +9,10 @@ chosen on them by one of:
   benign records is at most the target (ties broken towards recall);
 - ``none``: 0.5.
 
+With ``per_source: true`` every calibration source must meet the target (the strictest one decides). With
+``validation: [source names]`` the calibration records also include the validation split's records of
+those training sources (held-out groups, never trained on: real requests of the forms the model must pass).
+
 The chosen threshold is written into the model's ``crest_config.json`` as ``"threshold"``. With ``per_cluster:
 true`` (``target_fpr`` only), clusters whose benign calibration items are flagged more often than the target get a
 higher threshold of their own, written as the model's shipped threshold policy (``thresholds.yaml``, read by the
@@ -106,6 +110,19 @@ def calibrate(scorer, records: Sequence[Record], method: dict[str, Any]) -> dict
     labels = np.array([r.label for r in records])
     res = choose_threshold(labels, scores, method)
     res["sources"] = sorted({r.source for r in records})
+    if method.get("per_source") and method.get("method") == "target_fpr":
+        # every calibration source (the validation records count as one) is flagged at most target_fpr: the
+        # strictest source decides, so easy sources (many short questions) cannot hide hard ones (requests)
+        val = set(method.get("validation") or ())
+        group = np.array(["validation" if r.source in val else r.source for r in records])
+        by = {g: choose_threshold(np.zeros(int(((group == g) & (labels == 0)).sum()), dtype=int),
+                                  scores[(group == g) & (labels == 0)], method)["threshold"]
+              for g in sorted(set(group.tolist())) if ((group == g) & (labels == 0)).sum() >= 20}
+        if by:
+            strict = choose_threshold(labels, scores, {**method, "method": "target_fpr"})
+            thr = max([strict["threshold"], *by.values()])
+            res = choose_threshold(labels, scores, {**method, "clip": [thr, thr]}) | {"by_source": by}
+            res["sources"] = sorted({r.source for r in records})
     if method.get("per_cluster"):
         res["clusters"] = cluster_thresholds(records, labels, scores, res["threshold"], method)
     res["truncated_to_512"] = scorer.truncated - truncated

@@ -514,6 +514,9 @@ def load_mix(path: str | Path, data_dir: str | None = None, suite: str = "defaul
     manifest.assert_disjoint(records[0], what=f"training mix {path}")
     manifest.assert_disjoint(calibration, what=f"calibration set of {path}")
     method = {k: v for k, v in calib_doc.items() if k != "sources"} or {"method": "none"}
+    unknown = set(method.get("validation") or ()) - {spec.name for spec in train_specs}
+    if unknown:
+        raise MixError(f"{path}: calibration.validation names no training source: {sorted(unknown)}")
     return Mix(doc.get("name", path.stem), records[0], records[1], calibration, method, selected, dropped, str(path),
                sorted({s.dataset or s.file for s in train_specs}))
 

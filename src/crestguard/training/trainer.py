@@ -150,6 +150,14 @@ def trainable_state(model) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items() if k in names}
 
 
+def calibration_records(mix, val: list) -> list:
+    """What the threshold is calibrated on: the mix's calibration sources (never trained on), plus, with
+    ``validation: [source names]`` in the mix's calibration block, the validation split's records of those sources
+    (held-out groups of the training sources: the forms the model must pass, never trained on)."""
+    names = set(mix.calibration_method.get("validation") or ())
+    return list(mix.calibration) + [r for r in val if r.source in names]
+
+
 #: Config fields that say where a run was written and why, not what it computes: a checkpoint resumes across them
 #: (a run of configs/experiments/*.yaml resumed by `crestguard train run RECIPE --resume --out RUN`).
 #: ``time_budget_min`` stops a run early; the checkpoint's state already says where it stopped.
@@ -552,8 +560,8 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
             "train_mode": cfg.train_mode, "train_layers": cfg.train_layers if cfg.train_mode != "full" else None,
             "max_length_trained": max_length, "seed": cfg.seed, "sentences": cfg.guard_sentences, "notes": cfg.notes,
         }
-        calib = calibrate(Scorer(bundle.model, tok, {**bundle.meta, **meta}, bottom_cache), mix.calibration,
-                          mix.calibration_method)
+        calib = calibrate(Scorer(bundle.model, tok, {**bundle.meta, **meta}, bottom_cache),
+                          calibration_records(mix, parts["val"]), mix.calibration_method)
         meta["threshold"] = calib["threshold"]
         save_classifier(bundle, out / MODEL_DIR, extra=meta, dtype=cfg.delta_dtype)
         write_threshold_policy(out / MODEL_DIR, calib)
