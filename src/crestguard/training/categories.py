@@ -2,7 +2,7 @@
 
 ``crestguard train categories --model crest-me5s`` (one command; rerun it after retraining the binary model):
 
-1. reads ``configs/categories.yaml``: category-labelled sources (targets from the taxonomy; items of unknown
+1. reads ``configs/categories/head.yaml``: category-labelled sources (targets from the taxonomy; items of unknown
    category are left out, a source's ``covers`` masks the categories it does not label), benign negatives, and
    the evaluation-only sets;
 2. drops every item reserved by an evaluation suite (``configs/suites/*.manifest.jsonl.gz``), and holds out
@@ -30,7 +30,7 @@ from crestguard.errors import CrestGuardError
 from crestguard.guard.categories import fit_logistic, oof_scores
 from crestguard.paths import REPO_ROOT, cache_dir
 
-CONFIG = REPO_ROOT / "configs" / "categories.yaml"
+CONFIG = REPO_ROOT / "configs" / "categories" / "head.yaml"
 SUITES = REPO_ROOT / "configs" / "suites"
 #: Training features kept with the head as default negatives for custom categories (crestguard policy add).
 BACKGROUND = 400
