@@ -48,9 +48,11 @@ def test_ray_gives_the_verdicts_of_one_process(tmp_path):
     assert "error" in one["long"] and "error" in many["long"]
     for key, a in one.items():
         b = many[key]
-        assert (a.get("unsafe"), a.get("language")) == (b.get("unsafe"), b.get("language")), key
-        # int8 attention inputs share one scale per batch, and the two paths batch differently: scores move a little
+        assert a.get("language") == b.get("language"), key
+        # int8 attention inputs share one scale per batch: if batches differ, a score moves a little, and a text
+        # right at its threshold may change sides (docs/guard.md, Bulk moderation on Ray)
         assert abs(a.get("score", 0) - b.get("score", 0)) < 0.02, key
+        assert a.get("unsafe") == b.get("unsafe") or abs(a["score"] - a["threshold"]) < 0.02, key
     assert sum(r.get("unsafe", False) for r in one.values()) >= 10
 
 
@@ -59,7 +61,7 @@ def test_moderate_adds_verdict_columns():
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        ds = moderate(ray.data.from_items([{"text": t} for t in TEXTS]), workers=2, batch_size=4)
+        ds = moderate(ray.data.from_items([{"text": t} for t in TEXTS]), workers=2, texts_per_call=4)
         out = sorted(ds.take_all(), key=lambda r: TEXTS.index(r["text"]))
     finally:
         ray.shutdown()

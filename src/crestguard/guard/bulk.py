@@ -55,19 +55,22 @@ class GuardWorker:
         return out
 
 
-def moderate(ds, model: str = "crest-me5s", text_column: str = "text", workers: int = 2, batch_size: int = 64,
+def moderate(ds, model: str = "crest-me5s", text_column: str = "text", workers: int = 2, texts_per_call: int = 64,
              id_column: str | None = None, **load: Any):
     """``ds`` (a ``ray.data.Dataset``) with the guard's verdict columns added, checked by ``workers`` actors of
-    one CPU each; ``load``: arguments of :func:`crestguard.load_guard` (default ``backend="onnx"``, one thread)."""
+    one CPU each, ``texts_per_call`` texts at a time; ``load``: arguments of :func:`crestguard.load_guard` (default
+    ``backend="onnx"``, one thread)."""
     return ds.map_batches(GuardWorker, fn_constructor_kwargs={"model": model, "text_column": text_column,
                                                               "id_column": id_column, **load},
-                          batch_size=batch_size, batch_format="numpy", concurrency=workers, num_cpus=1)
+                          batch_size=texts_per_call, batch_format="numpy", concurrency=workers, num_cpus=1)
 
 
-def ray_rows(model: str, workers: int, address: str | None = None, batch_size: int = 64,
+def ray_rows(model: str, workers: int, address: str | None = None, texts_per_call: int = 64,
              **load: Any) -> Callable[[Iterable[list[tuple[str, str]]]], Iterator[list[dict]]]:
     """A ``rows_of`` for :func:`crestguard.guard.files.check_file` that checks the items on Ray: connects to
-    ``address`` (or ``RAY_ADDRESS``), else starts a local cluster of ``workers`` CPUs, and shuts it down after."""
+    ``address`` (or ``RAY_ADDRESS``), else starts a local cluster of ``workers`` CPUs, and shuts it down after.
+    Each worker call gets ``texts_per_call`` texts (the single-process path's chunk); ``load`` goes to
+    :func:`crestguard.load_guard` (``batch_size`` there: windows per forward pass)."""
     ray = require("ray", "ray", "bulk moderation on Ray")
 
     def rows_of(chunks: Iterable[list[tuple[str, str]]]) -> Iterator[list[dict]]:
@@ -81,9 +84,9 @@ def ray_rows(model: str, workers: int, address: str | None = None, batch_size: i
         try:
             ray.data.DataContext.get_current().execution_options.preserve_order = True
             ray.data.DataContext.get_current().enable_progress_bars = False
-            ds = moderate(ray.data.from_items(items), model, workers=workers, batch_size=batch_size,
+            ds = moderate(ray.data.from_items(items), model, workers=workers, texts_per_call=texts_per_call,
                           id_column="id", **load)
-            for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):
+            for batch in ds.iter_batches(batch_size=texts_per_call, batch_format="numpy"):
                 yield [{"id": str(i), **json.loads(v)} for i, v in zip(batch["id"], batch["verdict"])]
         finally:
             if started:

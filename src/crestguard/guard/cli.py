@@ -127,8 +127,10 @@ def check(
             raise CrestGuardError("--ray goes with --file.")
         from crestguard.guard.backends import available_cores
         from crestguard.guard.bulk import ray_rows
+        from crestguard.guard.files import CHUNK
 
         rows_of = ray_rows(model, ray_workers or available_cores(), ray_address, batch_size=batch_size,
+                           texts_per_call=CHUNK,
                            backend=backend.value if backend else None, precision=precision, thresholds=thresholds,
                            max_chars=max_chars, sentences=sentences)
         summary = check_file(None, file, out, text_field=text_field, id_field=id_field, console=console, total=total,
