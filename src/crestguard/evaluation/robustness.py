@@ -216,6 +216,7 @@ def read_results(path: str | Path) -> dict[str, Any]:
 def write(res: dict[str, Any], out_dir: str | Path, before: str | Path | None = None) -> None:
     """Write ``results.json``, ``report.md`` and ``robustness.png``; with ``before`` (an earlier run's results) the
     report shows both side by side. ``crestguard eval robustness --render-only --out DIR`` re-renders a run."""
+    res["summary"] = _summary(res["rows"])
     if before is not None:
         prev = read_results(before)
         res["before"] = {"command": prev["command"], "settings": prev["settings"], "summary": prev["summary"]}
