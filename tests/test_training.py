@@ -460,14 +460,15 @@ def test_two_process_ddp_equals_one_process(tmp_path, nodrop_xlmr_dir):
 def test_committed_model_card_is_what_the_recipe_writes():
     """src/crestguard/models/crest-me5s/MODEL_CARD.md is rendered from the committed training summary and harness results, and
     those describe the committed model (same threshold, same unsafe languages)."""
-    from crestguard.training.artifact import CARD_NAME, folder_size
-    from crestguard.training.report import render_model_card
+    from crestguard.training.artifact import CARD_NAME
+    from crestguard.training.report import model_bytes, render_model_card
 
     model, rep = REPO / "src" / "crestguard" / "models" / "crest-me5s", REPO / "reports" / "training" / "crest-me5s"
     summary = json.loads((rep / "training_summary.json").read_text())
     results = json.loads((rep / "results.json").read_text())
-    size = folder_size(model) - (model / CARD_NAME).stat().st_size
-    command = "crestguard train run configs/crest-me5s.yaml --install models/crest-me5s --report reports/training/crest-me5s"
+    size = model_bytes(model)
+    command = ("crestguard train run configs/crest-me5s.yaml --out runs/experiments/o_4layers_inv "
+               "--install src/crestguard/models/crest-me5s --report reports/training/crest-me5s")
     assert render_model_card("crest-me5s", summary, results, rep, size, command) == (model / CARD_NAME).read_text()
     cfg = json.loads((model / "crest_config.json").read_text())
     assert cfg["threshold"] == summary["calibration"]["threshold"] == results["model"]["threshold"]

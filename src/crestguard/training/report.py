@@ -91,7 +91,8 @@ def render_model_card(name: str, summary: dict[str, Any], results: dict[str, Any
         "guard.check(\"...\")                               # Verdict: unsafe, score, threshold, language, cluster",
         "```", "",
         f"`crestguard check \"...\" --model {name}` and `crestguard serve --model {name}` use the same API; "
-        f"`crestguard.modeling.load_classifier(\"models/{name}\")` gives the bare model for fine-tuning further.", "",
+        f"`crestguard.modeling.load_classifier(crestguard.guard.guard.resolve_model_dir(\"{name}\"))` gives the bare "
+        f"model for fine-tuning further; `crestguard export hf --model {name}` a plain Hugging Face folder.", "",
         "## Reproduce", "", "From a fresh clone with the data beside it (`../shared/data`), one command trains, installs "
         "the model here, evaluates it with the harness and rewrites this card:", "", "```bash", command, "```", "",
         f"Training took {summary['train_minutes']} min ({summary['wall_minutes']} min with data and calibration) on "
@@ -219,7 +220,7 @@ def _headline_lines(results: dict[str, Any]) -> list[str]:
                                                                                       rows)
     hate = results.get("hate") or {}
     if hate and "null" not in hate:
-        rows = [[name, _pct(v["f1"]), _pct(v["recall"]), _pct(v["contrast_fpr"])]
+        rows = [[name, _pct(v["all"]["f1"]), _pct(v["all"]["recall"]), _pct(v["all"]["contrast_fpr"])]
                 for name, v in hate.get("by_set", {}).items()]
         lines += ["Hate speech (model threshold; FPR on the non-hateful contrast cases):", ""]
         lines += _table(["set", "F1", "recall", "contrast FPR"], rows)
@@ -307,14 +308,21 @@ def _gaps(h: dict[str, Any]) -> list[str]:
     return out
 
 
+def model_bytes(model_dir: Path) -> int:
+    """The size of the binary model's own files (config and delta), what the card states."""
+    from crestguard.modeling import CONFIG_NAME, DELTA_NAME
+
+    return sum((Path(model_dir) / f).stat().st_size for f in (CONFIG_NAME, DELTA_NAME))
+
+
 def write_model_card(install_dir: Path, summary_path: Path, report_dir: Path, command: str) -> Path:
     """Render and write ``install_dir/MODEL_CARD.md``."""
-    from crestguard.training.artifact import CARD_NAME, folder_size
+    from crestguard.training.artifact import CARD_NAME
 
     summary = json.loads(Path(summary_path).read_text())
     results = json.loads((Path(report_dir) / "results.json").read_text())
     card = install_dir / CARD_NAME
-    size = folder_size(install_dir) - (card.stat().st_size if card.is_file() else 0)
+    size = model_bytes(install_dir)
     card.write_text(render_model_card(install_dir.name, summary, results, report_dir, size, command))
     return card
 
