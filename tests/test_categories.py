@@ -54,7 +54,8 @@ def test_category_rules_flag_ignore_report():
     x = np.array([[5.0, -5.0, -5.0]])  # hate only (sigmoid(5) = 0.993)
     model = CategoryModel(head, {}, {})
     scores, flagged, unsafe = model.judge(x, unsafe=False)
-    assert flagged == ("hate",) and unsafe is False and scores["hate"] > 0.99  # report: explains, never decides
+    assert flagged == () and unsafe is False and scores["hate"] > 0.99  # report: never decides; a pass names none
+    assert model.judge(x, unsafe=True)[1:] == (("hate",), True)  # ... and explains a flagged text
     assert CategoryModel(head, {}, {"hate": CategoryRule(action="flag")}).judge(x, False)[2] is True
     allow = CategoryModel(head, {}, {"hate": CategoryRule(action="ignore")})
     assert allow.judge(x, True)[1:] == ((), False)  # flagged only for an allowed category: passes

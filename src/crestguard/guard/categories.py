@@ -339,12 +339,13 @@ class CategoryModel:
         s = self.scores(features).max(axis=0)
         scores = {n: round(float(v), 6) for n, v in zip(self.names, s)}
         over = [n for n in self.names if scores[n] >= self.thresholds[n]]
-        flagged = tuple(n for n in over if self.actions[n] != "ignore")
-        if any(self.actions[n] == "flag" for n in flagged):
+        explained = tuple(n for n in over if self.actions[n] != "ignore")
+        if any(self.actions[n] == "flag" for n in explained):
             unsafe = True
-        elif unsafe and over and not flagged:  # every category that explains it is allowed
+        elif unsafe and over and not explained:  # every category that explains it is allowed
             unsafe = False
-        return scores, flagged, unsafe
+        # categories explain a flagged text; a text that passes names none (its scores are still reported)
+        return scores, explained if unsafe else (), unsafe
 
     def fingerprint(self) -> dict[str, Any]:
         return {"head": self.head.meta.get("sha256") if self.head else None,

@@ -7,7 +7,8 @@
 - negatives: the given ones, plus the pooled features of sampled training texts stored with the model's category
   head (``background``; benign texts and every built-in category), so that a category learned from positives alone
   still has something to tell them from;
-- model: an L2 logistic regression (:func:`crestguard.guard.categories.fit_logistic`, numpy); its threshold is the
+- model: an L2 logistic regression (:func:`crestguard.guard.categories.fit_logistic`, numpy); its threshold (never
+  below the one that flags 1% of the background texts out of fold) is the
   one with maximal F1 on 3-fold out-of-fold scores of the examples;
 - storage: the policy file (the threshold-policy YAML the guard takes with ``thresholds=``): ``custom.<name>`` holds
   the weights (base64 float32), the threshold, the model's hash and the example texts (so ``crestguard policy refit``
@@ -25,6 +26,8 @@ import numpy as np
 from crestguard.errors import CrestGuardError
 from crestguard.guard.categories import CustomCategory, fit_logistic, oof_scores
 
+#: A custom category's threshold flags at most this share of the background texts (out of fold).
+BACKGROUND_FPR = 0.01
 #: Background negatives weigh as much, together, as this many example texts.
 BACKGROUND_WEIGHT = 50.0
 
@@ -87,6 +90,9 @@ def learn(guard, name: str, positives: Sequence[str], negatives: Sequence[str] =
     real = np.arange(len(y)) < int(keep[: len(texts)].sum())  # the threshold is chosen on the given texts
     thr = best_threshold(oof[real], y[real].astype(int)) if y[real].min() == 0 else \
         float(np.quantile(oof[real], 0.1))
+    background = oof[~real]
+    if background.size >= 50:  # and flag at most BACKGROUND_FPR of general text (the model's sampled training texts)
+        thr = max(thr, float(np.quantile(background, 1 - BACKGROUND_FPR)))
     pos_recall = float((oof[real][y[real] == 1] >= thr).mean())
     return CustomCategory(name=name, kind="logistic", w=wt, b=b, threshold=round(float(thr), 6),
                           model=guard.model_hash,
