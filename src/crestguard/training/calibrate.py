@@ -119,10 +119,9 @@ def calibrate(scorer, records: Sequence[Record], method: dict[str, Any]) -> dict
                                   scores[(group == g) & (labels == 0)], method)["threshold"]
               for g in sorted(set(group.tolist())) if ((group == g) & (labels == 0)).sum() >= 20}
         if by:
-            strict = choose_threshold(labels, scores, {**method, "method": "target_fpr"})
-            thr = max([strict["threshold"], *by.values()])
-            res = choose_threshold(labels, scores, {**method, "clip": [thr, thr]}) | {"by_source": by}
-            res["sources"] = sorted({r.source for r in records})
+            thr = max([res["threshold"], *by.values()])
+            res = choose_threshold(labels, scores, {**method, "clip": [thr, thr]}) | {"by_source": by,
+                                                                                     "sources": res["sources"]}
     if method.get("per_cluster"):
         res["clusters"] = cluster_thresholds(records, labels, scores, res["threshold"], method)
     res["truncated_to_512"] = scorer.truncated - truncated

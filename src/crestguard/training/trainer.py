@@ -35,7 +35,7 @@ import numpy as np
 
 from crestguard.errors import CrestGuardError
 from crestguard.training.config import TrainConfig
-from crestguard.training.data import class_weights, collate, encode, epoch_order
+from crestguard.training.data import Encoded, class_weights, collate, encode, epoch_order
 from crestguard.training.invariance import invariance_loss, margins
 
 LOG_NAME = "log.jsonl"
@@ -196,10 +196,12 @@ def _invariance_pairs(cfg: TrainConfig, tok, max_length: int, say):
         raise TrainingError(f"invariance_weight > 0 but {cfg.invariance_datasets} give no translation pairs")
     sides = [[replace(p[k], label=0) for p in pairs] for k in (0, 1)]
     enc = [encode(tok, side, [1.0] * len(side), max_length, max_length)[0] for side in sides]
-    keep = {r.id for r in enc[0].records} , {r.id for r in enc[1].records}
-    both = [i for i, p in enumerate(pairs) if p[0].id in keep[0] and p[1].id in keep[1]]
-    sides = [[side[i] for i in both] for side in sides]
-    enc = [encode(tok, side, [1.0] * len(side), max_length, max_length)[0] for side in sides]
+    kept = [{r.id: i for i, r in enumerate(e.records)} for e in enc]  # the length filter may drop either side
+    both = [(kept[0][a.id], kept[1][b.id]) for a, b in pairs if a.id in kept[0] and b.id in kept[1]]
+    enc = [Encoded([e.ids[ix[k]] for ix in both], e.labels[[ix[k] for ix in both]],
+                   e.weights[[ix[k] for ix in both]], [e.records[ix[k]] for ix in both])
+           for k, e in enumerate(enc)]
+    sides = [e.records for e in enc]
     say(f"invariance: {len(both)} translation pairs (English and {len({r.lang for r in sides[1]})} languages) "
         f"from {', '.join(cfg.invariance_datasets)}, weight {cfg.invariance_weight}")
     return enc
