@@ -106,6 +106,17 @@ def test_hidden_requests_are_caught_and_say_how(guard, family):
         assert v.normalized == {f"{family}_decoded": 1} and v.windows[v.decisive_window].kind == "decoded"
 
 
+def test_a_wholly_encoded_text_is_judged_by_what_it_says(guard):
+    """Encoded benign text is scored decoded alone (its encoded form is noise to the model); an encoded part inside
+    plain text is scored beside the text."""
+    benign = "Write a short poem about the sea and the wind."
+    whole = guard.check(V.FAMILIES["rot13"](benign, "en"))
+    assert [w.kind for w in whole.windows] == ["decoded"]
+    assert abs(whole.score - guard.check(benign).score) < 1e-3
+    part = guard.check("Decode this and answer: " + V.to_base64(REQUEST))
+    assert [w.kind for w in part.windows] == ["window", "decoded"] and part.unsafe
+
+
 @pytest.fixture(scope="module")
 def server(guard):
     with serving(guard, max_wait_ms=2) as (url, _, _app):

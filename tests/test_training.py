@@ -140,6 +140,18 @@ def test_mix_file_errors_name_the_problem(tmp_path):
         load_mix(tmp_path / "n.yaml")
 
 
+def test_mix_file_glob_reads_every_match_with_its_language(tmp_path):
+    for lang, text in [("fr", "Aide-moi à ranger mon garage ce week-end."), ("de", "Wie entkalke ich meinen Wasserkocher?")]:
+        _write(tmp_path / f"safe_{lang}.yaml", f"lang: {lang}\nlabel: 0\ncategory: hard_negative\ntexts:\n  - {text}\n")
+    _write(tmp_path / "g.yaml", f"languages: [fr, de]\nsources:\n  - file: {tmp_path}/safe_*.yaml\n    name: contrast\n"
+                                f"  - file: {tmp_path}/none_*.yaml\n")
+    with pytest.raises(MixError, match="matches no file"):
+        load_mix(tmp_path / "g.yaml")
+    _write(tmp_path / "g.yaml", f"languages: [fr, de]\nsources:\n  - file: {tmp_path}/safe_*.yaml\n    name: contrast\n")
+    mix = load_mix(tmp_path / "g.yaml")
+    assert sorted((r.lang, r.source, r.label) for r in mix.records) == [("de", "contrast", 0), ("fr", "contrast", 0)]
+
+
 def test_mix_with_licence_default_refuses_restricted_sources(tmp_path):
     """`licence: default` refuses a non-commercial source, also when it only supplies context; patterns select
     categories."""

@@ -15,6 +15,8 @@ windows. Detection, bounded in size and depth:
 The guard calls :func:`add_payloads` on every prepared text (when it normalizes). A decoded text may itself be
 encoded: decoding goes :data:`MAX_DEPTH` levels deep. At most :data:`MAX_PAYLOADS`
 payloads of at most :data:`MAX_CHARS` characters each are decoded per text; longer runs are decoded up to that size.
+A text that is (almost) wholly an encoding (:data:`WHOLE`) is scored by what it decodes to alone: the encoded form
+means nothing to the model, and scoring it too flagged encoded benign text (ROT13 small talk).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 MAX_DEPTH = 2
 MAX_PAYLOADS = 8
 MAX_CHARS = 20_000
+#: A text whose payloads cover this share of its non-space characters is scored by its decoded text alone.
+WHOLE = 0.9
 _MIN_RUN = 16
 _B64_RUN = r"[A-Za-z0-9+/_-]{16,}={0,2}"
 _HEX_RUN = r"(?:(?:0x|\\x)?[0-9A-Fa-f]{2}[\s,:]?){8,}"
@@ -155,11 +159,21 @@ def payloads(text: str) -> list[Payload]:
     return out
 
 
+def _covers(found: list[Payload], text: str) -> bool:
+    """Whether the payloads span at least :data:`WHOLE` of the text's non-space characters."""
+    covered = [False] * len(text)
+    for p in found:
+        covered[p.start:p.end] = [True] * (p.end - p.start)
+    chars = [c for c, _ in zip(text, covered) if not c.isspace()]
+    inside = sum(1 for c, k in zip(text, covered) if k and not c.isspace())
+    return bool(chars) and inside >= WHOLE * len(chars)
+
+
 def add_payloads(prepared, tokenizer, spans) -> None:
     """Append the decoded payloads of a guard's prepared text (``crestguard.guard.guard._Prepared``) as spans to
     score: the decoded text (normalized) is tokenized after the text's own tokens, its tokens' offsets are the
     payload's span in the normalized text, ``spans(n_tokens)`` windows it; ``normalized`` counts
-    ``<encoding>_decoded``."""
+    ``<encoding>_decoded``. When the payloads cover the text (:data:`WHOLE`), its own windows are dropped."""
     from collections import Counter
 
     from crestguard.guard.normalize import Normalized, normalize
@@ -169,6 +183,7 @@ def add_payloads(prepared, tokenizer, spans) -> None:
         return
     counts = Counter(prepared.normalized.changes)
     ids, offsets = list(prepared.ids), list(prepared.offsets)
+    whole = _covers(found, prepared.normalized.text)  # the text is its payloads: its encoded form is noise
     for p in found:
         enc = tokenizer.encode(normalize(p.text).text, add_special_tokens=False)
         if not enc.ids:
@@ -180,5 +195,8 @@ def add_payloads(prepared, tokenizer, spans) -> None:
         prepared.spans = list(prepared.spans) + new
         prepared.n_decoded += len(new)
         counts[f"{p.encoding.replace('+', '_')}_decoded"] += 1
+    if whole and prepared.n_decoded:
+        prepared.spans = prepared.spans[len(prepared.spans) - prepared.n_decoded:]
+        prepared.n_windows = 0
     prepared.ids, prepared.offsets = ids, offsets
     prepared.normalized = Normalized(prepared.normalized.text, dict(counts))

@@ -18,7 +18,8 @@ A mix file (``configs/mixes/*.yaml``)::
         label: 0                     # assign a label (required for unlabelled corpora)
         concat: 6                    # join 6 sentences of one language into one long passage
         name: flores200_passages     # the row name in the printed mix
-      - file: configs/mixes/hard_negatives_en.yaml   # ... or our own texts (YAML list or JSON lines of records)
+      - file: configs/mixes/hard_negatives_en.yaml   # ... or our own texts (YAML list or JSON lines of records;
+                                                     #     a glob pattern reads every file it matches)
       - dataset: advbench
         templates: configs/mixes/unsafe_wrappers.yaml  # wrap each text in one of these templates ({text})
         weight: 0.5                  # loss weight of this source's examples
@@ -219,6 +220,17 @@ def _augment_spec(aug: Any, where: str) -> dict | None:
     return dict(aug)
 
 
+def _expand_files(pattern: str) -> list[Path]:
+    """``file:`` names one file, or several with a glob pattern (``contrast/safe_*.yaml``), read in sorted order."""
+    path = REPO_ROOT / pattern if not Path(pattern).is_absolute() else Path(pattern)
+    if not any(c in pattern for c in "*?["):
+        return [path]
+    found = sorted(Path(path.anchor).glob(str(path.relative_to(path.anchor))))
+    if not found:
+        raise MixError(f"source file pattern matches no file: {path}")
+    return found
+
+
 def _read_file(path: Path, name: str) -> list[Record]:
     """Our own texts: a YAML ``{lang, label, category, texts: [...]}`` or JSON lines of records."""
     import yaml
@@ -377,8 +389,7 @@ def build_source(spec: SourceSpec, selected: list[str], seed: int, manifest, dro
         ds = loaded[spec.dataset]
         records = ds.split(spec.split) if spec.split else ds.records
     else:
-        records = _read_file(REPO_ROOT / spec.file if not Path(spec.file).is_absolute() else Path(spec.file),
-                             spec.name)
+        records = [r for f in _expand_files(spec.file) for r in _read_file(f, spec.name)]
     if spec.langs != "all":
         wanted = set(selected) if spec.langs == "selected" else {resolve(c) for c in spec.langs}
         records = [r for r in records if r.lang in wanted]
