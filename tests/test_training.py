@@ -599,3 +599,24 @@ def test_per_source_calibration_lets_the_strictest_source_decide():
     assert strict["threshold"] > pooled["threshold"]
     assert np.mean([scores[r.text] >= strict["threshold"] for r in hard]) <= 0.04
     assert set(strict["by_source"]) == {"tydiqa", "validation"}
+
+
+def test_contrast_data_covers_every_training_language_with_consistent_labels():
+    """configs/mixes/contrast: the four kinds of file in every language of the shipped mix, each with its label, and
+    no text in two files (a text both safe and unsafe would teach nothing)."""
+    import yaml
+
+    from crestguard.languages import resolve
+    from crestguard.training.mix import _read_doc
+
+    labels = {"safe": 0, "unsafe": 1, "nontoxic": 0, "toxic": 1}
+    langs = [resolve(c) for c in _read_doc(REPO / "configs/mixes/intent_v3_open.yaml")["languages"]]
+    seen: dict[str, str] = {}
+    for lang in langs:
+        for kind, label in labels.items():
+            path = REPO / "configs/mixes/contrast" / f"{kind}_{lang}.yaml"
+            doc = yaml.safe_load(path.read_text())
+            assert (resolve(doc["lang"]), doc["label"]) == (lang, label), path
+            assert len(doc["texts"]) >= 30, path
+            for text in doc["texts"]:
+                assert seen.setdefault(text.strip().lower(), path.name) == path.name, (text, seen[text.strip().lower()])
