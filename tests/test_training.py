@@ -620,3 +620,41 @@ def test_contrast_data_covers_every_training_language_with_consistent_labels():
             assert len(doc["texts"]) >= 30, path
             for text in doc["texts"]:
                 assert seen.setdefault(text.strip().lower(), path.name) == path.name, (text, seen[text.strip().lower()])
+
+
+def test_soup_recipe_trains_members_averages_them_and_calibrates_on_what_none_trained_on(tmp_path, me5):
+    """A recipe with `soup:` trains each member (the recipe's fields + its overrides) and writes their mean as one
+    model; its threshold is calibrated on records no member trained on; finished members are reused."""
+    import yaml
+    from safetensors.numpy import load_file
+
+    from crestguard.training.soup import SoupError, build, member_configs, train_soup
+
+    texts = {0: [f"{t} {k}" for t in SAFE for k in range(3)], 1: [f"{t} {k}" for t in UNSAFE for k in range(3)]}
+    for label, items in texts.items():
+        (tmp_path / f"l{label}.yaml").write_text(yaml.safe_dump({"lang": "en", "label": label, "texts": items}))
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump({
+        "languages": ["en"], "sources": [{"file": str(tmp_path / "l0.yaml"), "name": "benign"},
+                                         {"file": str(tmp_path / "l1.yaml"), "name": "harm"}],
+        "calibration": {"method": "target_fpr", "target_fpr": 0.25, "validation": ["benign"], "sources": []}}))
+    cfg = tiny_config(tmp_path, "me5-small-q4", mix=str(tmp_path / "mix.yaml"), train_mode="top_layers",
+                      train_layers=1, max_steps=2, grad_accum=1, batch_size=4, max_length=16,
+                      soup=[{"name": "a", "set": {"learning_rate": 1e-3}}, {"name": "b", "set": {"seed": 7}}])
+    members = member_configs(cfg)
+    assert [(n, c.learning_rate, c.seed, c.soup) for n, c in members] == [("a", 1e-3, 42, None), ("b", 1e-3, 7, None)]
+    summary = train_soup(cfg)
+    runs = [tmp_path / "run" / "members" / n for n in ("a", "b")]
+    a, b, soup = (load_file(str(d / "model" / "delta.safetensors")) for d in (*runs, tmp_path / "run"))
+    assert set(soup) == set(a) and all(np.allclose(soup[k], (a[k].astype(np.float32) + b[k]) / 2, atol=1e-3)
+                                       for k in soup)
+    calib = summary["calibration"]
+    assert calib["left_out_trained_by_a_member"] > 0 and calib["n_safe"] >= 1  # seed 7 splits other groups
+    config = json.loads((tmp_path / "run" / "model" / "crest_config.json").read_text())
+    assert config["threshold"] == calib["threshold"] and [m["run"] for m in config["soup_of"]] == ["a", "b"]
+    before = (runs[0] / "summary.json").stat().st_mtime
+    train_soup(cfg)  # finished members are reused, not retrained
+    assert (runs[0] / "summary.json").stat().st_mtime == before
+    with pytest.raises(SoupError, match="two"):
+        build(runs[:1], tmp_path / "one")
+    with pytest.raises(SoupError, match="at least two"):
+        member_configs(tiny_config(tmp_path, "me5-small-q4", soup=[{"name": "a"}]))

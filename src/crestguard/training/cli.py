@@ -32,12 +32,13 @@ def run_cmd(
     `crestguard train run configs/crest-me5s.yaml --install src/crestguard/models/crest-me5s --report reports/training/crest-me5s`
     """
     from crestguard.training.config import load_config
+    from crestguard.training.soup import train_soup
     from crestguard.training.trainer import train
 
     _quiet()
     overrides = list(set_) + ([f"out_dir={out}"] if out else [])
     cfg = load_config(recipe, overrides)
-    summary = train(cfg, resume=resume, console=console)
+    summary = (train_soup if cfg.soup else train)(cfg, resume=resume, console=console)
     if not summary or not install:
         return
     from crestguard.training.artifact import install_model
@@ -58,6 +59,19 @@ def run_cmd(
                            + ([f"--out {out}"] if out else []) + [f"--install {install}", f"--report {report}"])
         card = write_model_card(install, Path(cfg.out_dir) / "summary.json", report, command)
         console.print(f"wrote {report}/report.md and {card}")
+
+
+@train_app.command("soup")
+def soup_cmd(
+    out: Path = typer.Argument(..., help="Output folder: OUT/model and OUT/summary.json."),
+    runs: List[Path] = typer.Argument(..., help="Finished runs (folders with model/ and summary.json), two or more."),
+) -> None:
+    """Average the trained weights of finished runs into one model (a model soup), calibrated on what none of
+    them trained on. A recipe with `soup:` does this itself (`crestguard train run RECIPE`)."""
+    from crestguard.training.soup import build
+
+    _quiet()
+    build(runs, out, say=console.print)
 
 
 @train_app.command("mix")

@@ -84,6 +84,8 @@ class TrainConfig:
             setting (``only`` | ``long`` | ``all`` | ``off``; :class:`crestguard.guard.GuardSettings`), stored as
             ``sentences`` in the saved model's config.
         notes: free text copied into the saved model's config.
+        soup: members of a model soup (:mod:`crestguard.training.soup`): ``[{name, set: {field: value}}, ...]``,
+            each trained with this recipe's fields and its overrides, then averaged (``None``: one model).
     """
 
     backbone: str = "FacebookAI/xlm-roberta-base"
@@ -123,6 +125,7 @@ class TrainConfig:
     invariance_batch: int = 16
     guard_sentences: str = "off"
     notes: str = ""
+    soup: list[dict[str, Any]] | None = None
     recipe: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

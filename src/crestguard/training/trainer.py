@@ -161,7 +161,8 @@ def calibration_records(mix, val: list) -> list:
 #: Config fields that say where a run was written and why, not what it computes: a checkpoint resumes across them
 #: (a run of configs/experiments/*.yaml resumed by `crestguard train run RECIPE --resume --out RUN`).
 #: ``time_budget_min`` stops a run early; the checkpoint's state already says where it stopped.
-PROVENANCE_FIELDS = ("out_dir", "notes", "recipe", "time_budget_min")
+#: ``soup`` lists a soup recipe's members; a member itself is one model (``soup: None``, or absent in older runs).
+PROVENANCE_FIELDS = ("out_dir", "notes", "recipe", "time_budget_min", "soup")
 
 
 def _training_fields(config: dict[str, Any]) -> dict[str, Any]:
@@ -311,8 +312,12 @@ def train(cfg: TrainConfig, mix=None, resume: bool = False, on_step: Callable[[i
             once per machine.
 
     Raises:
-        TrainingError: no data, a single class, or a checkpoint from another config.
+        TrainingError: no data, a single class, a checkpoint from another config, or a soup recipe (its members
+            train here; :func:`crestguard.training.soup.train_soup` trains and averages them).
     """
+    if cfg.soup:
+        raise TrainingError(f"recipe {cfg.recipe} is a model soup: train it with `crestguard train run` "
+                            "(crestguard.training.soup.train_soup)")
     import torch
     import torch.distributed as dist
 
